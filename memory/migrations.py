@@ -1,0 +1,81 @@
+"""Versioned schema migrations, applied idempotently and safely from many processes at once.
+
+Each migration is a function of a connection inside the migration transaction. The runner takes
+a database-wide lock first (a PostgreSQL advisory lock; SQLite's write lock via ``BEGIN
+IMMEDIATE``), so workers starting together apply each migration exactly once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sqlalchemy import Connection, insert, inspect, select, text, update
+
+from memory import schema
+from memory.errors import MemoryStoreError
+
+SCHEMA_VERSION = 1
+# Arbitrary but fixed: the advisory lock key Cairn's migrations serialize on.
+_PG_LOCK = 0x0C41_124E
+
+
+def _v1_initial(conn: Connection) -> None:
+    schema.metadata.create_all(conn)
+    if conn.dialect.name == "sqlite":
+        # A separate FTS5 table keyed by the search doc id. `scope` and `tags` hold hashed
+        # tokens (see memory.search) so namespace-prefix and tag filters run inside the index.
+        conn.exec_driver_sql(
+            "CREATE VIRTUAL TABLE IF NOT EXISTS cairn_search_fts "
+            "USING fts5(body, scope, tags, tokenize='porter unicode61')"
+        )
+    else:
+        conn.exec_driver_sql(
+            "ALTER TABLE cairn_search_docs ADD COLUMN IF NOT EXISTS tsv tsvector "
+            "GENERATED ALWAYS AS (to_tsvector('english', body)) STORED"
+        )
+        conn.exec_driver_sql(
+            "ALTER TABLE cairn_search_docs ADD COLUMN IF NOT EXISTS tag_list text[] "
+            "GENERATED ALWAYS AS (string_to_array(NULLIF(tags, ''), ' ')) STORED"
+        )
+        conn.exec_driver_sql(
+            "CREATE INDEX IF NOT EXISTS cairn_search_docs_tsv ON cairn_search_docs USING GIN (tsv)"
+        )
+        conn.exec_driver_sql(
+            "CREATE INDEX IF NOT EXISTS cairn_search_docs_tags "
+            "ON cairn_search_docs USING GIN (tag_list)"
+        )
+
+
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _v1_initial}
+assert max(MIGRATIONS) == SCHEMA_VERSION
+
+
+def current_version(conn: Connection) -> int:
+    """The applied schema version, 0 for an empty database."""
+    if not inspect(conn).has_table(schema.schema_version.name):
+        return 0
+    version = conn.execute(select(schema.schema_version.c.version)).scalar()
+    return int(version or 0)
+
+
+def migrate(conn: Connection) -> tuple[int, int]:
+    """Apply every pending migration in the caller's transaction; return ``(before, after)``.
+
+    The caller opens the transaction (for SQLite with ``BEGIN IMMEDIATE``); this takes the
+    PostgreSQL advisory lock, which is released when that transaction ends.
+    """
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK})
+    before = current_version(conn)
+    if before > SCHEMA_VERSION:
+        raise MemoryStoreError(
+            f"the memory database has schema version {before}, newer than this Cairn "
+            f"({SCHEMA_VERSION}); upgrade Cairn"
+        )
+    for version in range(before + 1, SCHEMA_VERSION + 1):
+        MIGRATIONS[version](conn)
+    if before == 0:
+        conn.execute(insert(schema.schema_version).values(id=1, version=SCHEMA_VERSION))
+    elif before < SCHEMA_VERSION:
+        conn.execute(update(schema.schema_version).values(version=SCHEMA_VERSION))
+    return before, SCHEMA_VERSION

@@ -1,0 +1,109 @@
+"""Value types returned by the memory store. Table rows never leave `memory/`; these do."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, JsonValue
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Provenance(_Frozen):
+    """Who wrote a commit: recorded with every commit, shown by `history` and `get_commit`."""
+
+    tenant: str | None = None
+    workflow_id: str | None = None
+    run_id: str | None = None
+    activity_id: str | None = None
+    attempt: int | None = None
+    agent: str | None = None
+    trace_id: str | None = None
+
+
+class MemoryRef(_Frozen):
+    """An exact reference to one version of an entry (or one stream item, with ``kind="stream"``)."""
+
+    namespace: tuple[str, ...]
+    key: str
+    version: int
+    commit_seq: int
+    kind: Literal["entry", "stream"] = "entry"
+
+
+class Entry(_Frozen):
+    """One version of a value under ``(namespace, key)``."""
+
+    namespace: tuple[str, ...]
+    key: str
+    value: JsonValue
+    version: int
+    commit_seq: int
+    created_at: datetime
+    tags: tuple[str, ...] = ()
+    expires_at: datetime | None = None
+    deleted: bool = False
+    provenance: Provenance | None = None
+
+    @property
+    def ref(self) -> MemoryRef:
+        """The exact reference to this version."""
+        return MemoryRef(
+            namespace=self.namespace, key=self.key, version=self.version, commit_seq=self.commit_seq
+        )
+
+
+class StreamItem(_Frozen):
+    """One item of an append-only stream; ``seq`` counts from 1 per stream."""
+
+    namespace: tuple[str, ...]
+    stream: str
+    seq: int
+    item: JsonValue
+    commit_seq: int
+    created_at: datetime
+
+
+class CommitRecord(_Frozen):
+    """A stored commit: its provenance, the small result it carries and what it wrote."""
+
+    seq: int
+    key: str
+    provenance: Provenance
+    created_at: datetime
+    result: JsonValue = None
+    writes: tuple[MemoryRef, ...] = ()
+    forgotten: bool = False
+
+
+class SearchHit(_Frozen):
+    """A keyword search match: a current entry or a stream item."""
+
+    namespace: tuple[str, ...]
+    key: str
+    kind: Literal["entry", "stream"]
+    version: int
+    commit_seq: int
+    score: float
+    value: JsonValue
+
+
+class Page(_Frozen):
+    """One page of `MemoryStore.list`; pass ``next_cursor`` back for the next page."""
+
+    entries: tuple[Entry, ...]
+    next_cursor: str | None = None
+
+
+class AuditRecord(_Frozen):
+    """A content-free record of a destructive operation (forget, purge)."""
+
+    id: int
+    at: datetime
+    action: str
+    target: str
+    principal: str | None
+    detail: dict[str, int]

@@ -1,0 +1,180 @@
+"""Access policy: grants on namespace patterns, and a store handle that enforces them.
+
+A pattern is a namespace written with ``/`` in which ``*`` stands for any one segment, e.g.
+``acme/session/*``; it grants the namespaces it matches and everything beneath them. The first
+segment (the tenant) must be literal and the same in every pattern, so a scoped handle is bound
+to one tenant and can never reach another. Checks run before any query, so a denial looks the
+same whether or not the data exists.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, field_validator
+
+from memory.commit import Commit, Merge
+from memory.errors import AccessDenied, InvalidInput, NotFound
+from memory.models import AuditRecord, CommitRecord, Entry, Page, Provenance, SearchHit, StreamItem
+from memory.namespace import Namespace, check_namespace, check_segment
+from memory.store import MemoryStore
+
+
+def _pattern(text: str) -> tuple[str, ...]:
+    segments = tuple(text.strip("/").split("/"))
+    if not segments or segments[0] == "*":
+        raise InvalidInput(f"grant {text!r} must start with a literal tenant")
+    for s in segments:
+        if s != "*":
+            check_segment(s, "grant segment")
+    return segments
+
+
+def matches(pattern: Sequence[str], namespace: Namespace) -> bool:
+    """Whether ``pattern`` grants ``namespace`` (it matches the namespace or an ancestor)."""
+    return len(namespace) >= len(pattern) and all(
+        p in ("*", n) for p, n in zip(pattern, namespace, strict=False)
+    )
+
+
+class Grants(BaseModel):
+    """What a principal may read and write. Write implies read."""
+
+    model_config = ConfigDict(frozen=True)
+    read: tuple[str, ...] = ()
+    write: tuple[str, ...] = ()
+
+    @field_validator("read", "write")
+    @classmethod
+    def _valid(cls, patterns: tuple[str, ...]) -> tuple[str, ...]:
+        for p in patterns:
+            _pattern(p)
+        return patterns
+
+    @property
+    def tenant(self) -> str:
+        """The one tenant every pattern names."""
+        tenants = {_pattern(p)[0] for p in (*self.read, *self.write)}
+        if len(tenants) != 1:
+            raise InvalidInput(f"grants must name exactly one tenant, got {sorted(tenants)}")
+        return tenants.pop()
+
+    def allows(self, action: str, namespace: Namespace) -> bool:
+        """Whether ``action`` ("read" or "write") is granted on ``namespace``."""
+        patterns = self.write if action == "write" else (*self.read, *self.write)
+        return any(matches(_pattern(p), namespace) for p in patterns)
+
+
+class ScopedCommit(Commit):
+    """A commit whose writes are checked against the handle's grants as they are made."""
+
+    def __init__(self, store: MemoryStore, key: str, provenance: Provenance, scope: ScopedStore):
+        super().__init__(store, key, provenance)
+        self._scope = scope
+
+    def put(
+        self,
+        namespace: Sequence[str],
+        key: str,
+        value: object,
+        *,
+        expected_version: int | None = None,
+        tags: Sequence[str] | None = None,
+        ttl: timedelta | float | None = None,
+        merge: Merge = "replace",
+    ) -> None:
+        """Check the write grant, then `Commit.put`."""
+        self._scope.check("write", namespace)
+        super().put(
+            namespace, key, value, expected_version=expected_version, tags=tags, ttl=ttl, merge=merge
+        )
+
+    def delete(
+        self, namespace: Sequence[str], key: str, *, expected_version: int | None = None
+    ) -> None:
+        """Check the write grant, then `Commit.delete`."""
+        self._scope.check("write", namespace)
+        super().delete(namespace, key, expected_version=expected_version)
+
+    def append(self, namespace: Sequence[str], stream: str, item: object) -> None:
+        """Check the write grant, then `Commit.append`."""
+        self._scope.check("write", namespace)
+        super().append(namespace, stream, item)
+
+
+class ScopedStore:
+    """The `MemoryStore` API for one principal, limited to its grants and its tenant."""
+
+    def __init__(self, store: MemoryStore, principal: str, grants: Grants) -> None:
+        self.store = store
+        self.principal = principal
+        self.grants = grants
+        self.tenant = grants.tenant
+
+    def check(self, action: str, namespace: Sequence[str]) -> Namespace:
+        """Validate ``namespace`` and raise `AccessDenied` unless ``action`` is granted on it."""
+        ns = check_namespace(namespace)
+        if ns[0] != self.tenant or not self.grants.allows(action, ns):
+            raise AccessDenied(self.principal, ns, action)
+        return ns
+
+    def commit(self, *, key: str | None = None, provenance: Provenance | None = None) -> Commit:
+        """Like `MemoryStore.commit`; the provenance names this tenant and, by default, agent."""
+        prov = (provenance or Provenance()).model_copy(update={"tenant": self.tenant})
+        if prov.agent is None:
+            prov = prov.model_copy(update={"agent": self.principal})
+        plain = self.store.commit(key=key, provenance=prov)
+        return ScopedCommit(self.store, plain.key, prov, self)
+
+    async def get(self, namespace: Sequence[str], key: str, **kw: Any) -> Any:
+        """`MemoryStore.get` within the read grants."""
+        return await self.store.get(self.check("read", namespace), key, **kw)
+
+    async def history(self, namespace: Sequence[str], key: str, **kw: Any) -> list[Entry]:
+        """`MemoryStore.history` within the read grants."""
+        return await self.store.history(self.check("read", namespace), key, **kw)
+
+    async def list(self, prefix: Sequence[str], **kw: Any) -> Page:
+        """`MemoryStore.list` within the read grants."""
+        return await self.store.list(self.check("read", prefix), **kw)
+
+    async def tail(self, namespace: Sequence[str], stream: str, n: int = 20) -> list[StreamItem]:
+        """`MemoryStore.tail` within the read grants."""
+        return await self.store.tail(self.check("read", namespace), stream, n)
+
+    async def read_stream(self, namespace: Sequence[str], stream: str, **kw: Any) -> list[StreamItem]:
+        """`MemoryStore.read_stream` within the read grants."""
+        return await self.store.read_stream(self.check("read", namespace), stream, **kw)
+
+    async def search(self, prefix: Sequence[str], text: str, **kw: Any) -> list[SearchHit]:
+        """`MemoryStore.search` within the read grants."""
+        return await self.store.search(self.check("read", prefix), text, **kw)
+
+    async def fork(self, src: Sequence[str], dst: Sequence[str], **kw: Any) -> CommitRecord:
+        """`MemoryStore.fork`: needs read on ``src`` and write on ``dst``."""
+        self.check("read", src)
+        return await self.store.fork(src, self.check("write", dst), **kw)
+
+    async def forget(self, prefix: Sequence[str]) -> dict[str, int]:
+        """`MemoryStore.forget`, needing write on ``prefix``; audited under this principal."""
+        return await self.store.forget(self.check("write", prefix), principal=self.principal)
+
+    async def get_commit(self, key: str) -> CommitRecord:
+        """A commit of this tenant; another tenant's looks exactly like a missing one."""
+        try:
+            record = await self.store.get_commit(key)
+        except NotFound:
+            record = None
+        if record is None or record.provenance.tenant != self.tenant:
+            raise NotFound(f"commit {key!r}")
+        return record
+
+    async def list_commits(self, **kw: Any) -> list[CommitRecord]:
+        """`MemoryStore.list_commits` of this tenant only."""
+        return await self.store.list_commits(**{**kw, "tenant": self.tenant})
+
+    async def audit_log(self, **kw: Any) -> list[AuditRecord]:
+        """Not available to a scoped handle: the audit log spans tenants."""
+        raise AccessDenied(self.principal, (self.tenant,), "read the audit log of")

@@ -1,0 +1,243 @@
+"""The read queries, run synchronously on a worker thread by `MemoryStore`."""
+
+from __future__ import annotations
+
+import base64
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection, Row, or_, select, tuple_
+
+from memory import schema, search
+from memory.commit import loads
+from memory.errors import InvalidInput, NotFound
+from memory.models import AuditRecord, CommitRecord, Entry, Page, Provenance, SearchHit, StreamItem
+from memory.namespace import Namespace, decode, encode
+from memory.writer import commit_writes, under
+
+h, e, c = schema.heads, schema.entries, schema.commits
+si = schema.stream_items
+
+_PROVENANCE = (
+    c.c.tenant,
+    c.c.workflow_id,
+    c.c.run_id,
+    c.c.activity_id,
+    c.c.attempt,
+    c.c.agent,
+    c.c.trace_id,
+)
+_ENTRY = (
+    e.c.ns,
+    e.c.key,
+    e.c.value,
+    e.c.version,
+    e.c.commit_seq,
+    e.c.created_at,
+    e.c.tags,
+    e.c.expires_at,
+    e.c.deleted,
+)
+
+
+def utc(value: datetime) -> datetime:
+    """SQLite returns naive datetimes; every time Cairn stores is UTC."""
+    return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _provenance(row: Row[Any]) -> Provenance:
+    return Provenance(**{col.name: getattr(row, col.name) for col in _PROVENANCE})
+
+
+def _entry(row: Row[Any]) -> Entry:
+    return Entry(
+        namespace=decode(row.ns),
+        key=row.key,
+        value=loads(row.value),
+        version=row.version,
+        commit_seq=row.commit_seq,
+        created_at=utc(row.created_at),
+        tags=tuple(row.tags.split()),
+        expires_at=utc(row.expires_at) if row.expires_at else None,
+        deleted=row.deleted,
+        provenance=_provenance(row),
+    )
+
+
+def _live(now: datetime) -> Any:
+    return or_(e.c.expires_at.is_(None), e.c.expires_at > now)
+
+
+def _what(ns: Namespace, key: str) -> str:
+    return f"{encode(ns)!r} key {key!r}"
+
+
+def get(conn: Connection, ns: Namespace, key: str, as_of: int | None, now: datetime) -> Entry:
+    """The current (or as-of) live version of a key, else `NotFound`."""
+    stmt = select(*_ENTRY, *_PROVENANCE).outerjoin(c, c.c.seq == e.c.commit_seq)
+    if as_of is None:
+        stmt = stmt.join(h, (h.c.ns == e.c.ns) & (h.c.key == e.c.key) & (h.c.version == e.c.version))
+        stmt = stmt.where(h.c.ns == encode(ns), h.c.key == key)
+    else:
+        stmt = stmt.where(e.c.ns == encode(ns), e.c.key == key, e.c.commit_seq <= as_of)
+        stmt = stmt.order_by(e.c.version.desc()).limit(1)
+    row = conn.execute(stmt).first()
+    if row is None or row.deleted or (row.expires_at and utc(row.expires_at) <= now):
+        suffix = f" as of commit {as_of}" if as_of is not None else ""
+        raise NotFound(_what(ns, key) + suffix)
+    return _entry(row)
+
+
+def history(conn: Connection, ns: Namespace, key: str, limit: int | None, now: datetime) -> list[Entry]:
+    """Every unexpired version of a key, oldest first, with provenance; `NotFound` if none."""
+    stmt = (
+        select(*_ENTRY, *_PROVENANCE)
+        .outerjoin(c, c.c.seq == e.c.commit_seq)
+        .where(e.c.ns == encode(ns), e.c.key == key, _live(now))
+        .order_by(e.c.version)
+    )
+    rows = conn.execute(stmt.limit(limit) if limit else stmt).all()
+    if not rows:
+        raise NotFound(_what(ns, key))
+    return [_entry(r) for r in rows]
+
+
+def _cursor(cursor: str) -> tuple[str, str]:
+    try:
+        ns, key = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+        if isinstance(ns, str) and isinstance(key, str):
+            return ns, key
+    except (ValueError, TypeError):
+        pass
+    raise InvalidInput(f"invalid list cursor {cursor[:40]!r}; pass back a next_cursor unchanged")
+
+
+def list_entries(
+    conn: Connection,
+    prefix: Namespace,
+    limit: int,
+    cursor: str | None,
+    tags: tuple[str, ...],
+    now: datetime,
+) -> Page:
+    """Live current entries at or under ``prefix`` in (namespace, key) order, one page."""
+    stmt = (
+        select(*_ENTRY, *_PROVENANCE)
+        .select_from(h)
+        .join(e, (h.c.ns == e.c.ns) & (h.c.key == e.c.key) & (h.c.version == e.c.version))
+        .outerjoin(c, c.c.seq == e.c.commit_seq)
+        .where(under(h.c.ns, prefix), ~h.c.deleted)
+        .where(or_(h.c.expires_at.is_(None), h.c.expires_at > now))
+    )
+    for tag in tags:
+        # Tags are validated segments (no spaces), stored space-separated.
+        stmt = stmt.where((" " + e.c.tags + " ").contains(f" {tag} ", autoescape=True))
+    if cursor is not None:
+        stmt = stmt.where(tuple_(h.c.ns, h.c.key) > tuple_(*_cursor(cursor)))
+    rows = conn.execute(stmt.order_by(h.c.ns, h.c.key).limit(limit + 1)).all()
+    next_cursor = None
+    if len(rows) > limit:
+        rows = rows[:limit]
+        last = rows[-1]
+        next_cursor = base64.urlsafe_b64encode(json.dumps([last.ns, last.key]).encode()).decode()
+    return Page(entries=tuple(_entry(r) for r in rows), next_cursor=next_cursor)
+
+
+def _item(row: Row[Any]) -> StreamItem:
+    return StreamItem(
+        namespace=decode(row.ns),
+        stream=row.stream,
+        seq=row.seq,
+        item=loads(row.item),
+        commit_seq=row.commit_seq,
+        created_at=utc(row.created_at),
+    )
+
+
+def stream_items(
+    conn: Connection,
+    ns: Namespace,
+    stream: str,
+    *,
+    start: int = 1,
+    end: int | None = None,
+    last: int | None = None,
+    limit: int = 1000,
+) -> list[StreamItem]:
+    """Items with ``start <= seq < end`` oldest first, or the ``last`` n items."""
+    stmt = select(si).where(si.c.ns == encode(ns), si.c.stream == stream, si.c.seq >= start)
+    if end is not None:
+        stmt = stmt.where(si.c.seq < end)
+    if last is not None:
+        rows = conn.execute(stmt.order_by(si.c.seq.desc()).limit(last)).all()
+        return [_item(r) for r in reversed(rows)]
+    return [_item(r) for r in conn.execute(stmt.order_by(si.c.seq).limit(limit))]
+
+
+def search_hits(
+    conn: Connection, prefix: Namespace, query: str, limit: int, tags: tuple[str, ...], now: datetime
+) -> list[SearchHit]:
+    """Ranked keyword matches among current entries and stream items under ``prefix``."""
+    rows = search.search_rows(conn, prefix, search.query_terms(query), tags, limit, now)
+    return [
+        SearchHit(
+            namespace=decode(r[0]),
+            key=r[1],
+            kind=r[2],
+            version=r[3],
+            commit_seq=r[4],
+            score=float(r[5]),
+            value=loads(r[6]),
+        )
+        for r in rows
+    ]
+
+
+def _commit(conn: Connection, row: Row[Any]) -> CommitRecord:
+    return CommitRecord(
+        seq=row.seq,
+        key=row.key,
+        provenance=_provenance(row),
+        created_at=utc(row.created_at),
+        result=loads(row.result),
+        writes=commit_writes(conn, row.seq),
+        forgotten=row.forgotten,
+    )
+
+
+def get_commit(conn: Connection, key: str) -> CommitRecord:
+    """The commit stored under an idempotency key, else `NotFound`."""
+    row = conn.execute(select(c).where(c.c.key == key)).first()
+    if row is None:
+        raise NotFound(f"commit {key!r}")
+    return _commit(conn, row)
+
+
+def list_commits(
+    conn: Connection, workflow_id: str | None, tenant: str | None, after_seq: int, limit: int
+) -> list[CommitRecord]:
+    """Commits in sequence order, optionally of one workflow or tenant."""
+    stmt = select(c).where(c.c.seq > after_seq)
+    if workflow_id is not None:
+        stmt = stmt.where(c.c.workflow_id == workflow_id)
+    if tenant is not None:
+        stmt = stmt.where(c.c.tenant == tenant)
+    return [_commit(conn, r) for r in conn.execute(stmt.order_by(c.c.seq).limit(limit)).all()]
+
+
+def audit_log(conn: Connection, limit: int) -> list[AuditRecord]:
+    """The newest audit records first."""
+    a = schema.audit
+    rows = conn.execute(select(a).order_by(a.c.id.desc()).limit(limit)).all()
+    return [
+        AuditRecord(
+            id=r.id,
+            at=utc(r.at),
+            action=r.action,
+            target=r.target,
+            principal=r.principal,
+            detail=json.loads(r.detail),
+        )
+        for r in rows
+    ]

