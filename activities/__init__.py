@@ -1,0 +1,23 @@
+"""Every side effect of a Cairn workflow: agent steps, model calls, memory writes, compaction.
+
+Workflows import `activities.contracts` only (types and activity names); `worker.py` registers
+the activity classes below as bound methods.
+"""
+
+from activities.contracts import AgentSpec, StepInput, StepResult
+from activities.registry import AgentContext, AgentOutput, AgentRegistry, Tool, ToolContext
+from activities.steps import AgentActivities
+from activities.writes import MemoryActivities
+
+__all__ = [
+    "AgentActivities",
+    "AgentContext",
+    "AgentOutput",
+    "AgentRegistry",
+    "AgentSpec",
+    "MemoryActivities",
+    "StepInput",
+    "StepResult",
+    "Tool",
+    "ToolContext",
+]

@@ -1,0 +1,239 @@
+"""The contracts workflows pass to activities and get back: frozen pydantic models only.
+
+Workflows import this module (through ``imports_passed_through``), so it imports nothing that
+does I/O. Results carry references and short previews, never whole contexts or outputs, so a
+workflow's history stays small whatever the size of its memory.
+"""
+
+from __future__ import annotations
+
+from string import Formatter
+
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, field_validator
+
+from memory.context import ContextSpec, Pinned, SearchSource
+from memory.models import MemoryRef
+from memory.namespace import check_segment
+
+PREVIEW_CHARS = 280
+MAX_TASK_CHARS = 32_000
+
+
+class _Contract(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+GRANT_SCOPES = ("tenant", "run", "session", "user")
+"""The placeholders a grant pattern may use; each is bound per step to a namespace path."""
+
+
+def _segment(value: str) -> str:
+    return check_segment(value, "name")
+
+
+def grant_scopes(pattern: str) -> tuple[str, ...]:
+    """The placeholders of a grant pattern, in order; `ValueError` for a malformed pattern.
+
+    A pattern is ``/``-separated segments, each literal, ``*`` or a placeholder such as
+    ``{run}``, e.g. ``"{tenant}/docs"`` or ``"acme/session/*"``; the first is not ``*``.
+    """
+    try:
+        parts = list(Formatter().parse(pattern))
+    except ValueError as error:
+        raise ValueError(f"grant {pattern!r} is malformed: {error}") from None
+    scopes = []
+    for _, name, spec, conversion in parts:
+        if name is None:
+            continue
+        if name not in GRANT_SCOPES or spec or conversion:
+            raise ValueError(
+                f"grant {pattern!r} uses {{{name}}}; placeholders are "
+                + ", ".join(f"{{{s}}}" for s in GRANT_SCOPES)
+            )
+        scopes.append(name)
+    # Check the shape with every placeholder standing for a valid namespace.
+    sample = pattern.format_map({s: f"t/{s}/x" if s != "tenant" else "t" for s in GRANT_SCOPES})
+    segments = sample.strip("/").split("/")
+    if segments[0] == "*":
+        raise ValueError(f"grant {pattern!r} must start with a tenant, not '*'")
+    for segment in segments:
+        if segment != "*":
+            check_segment(segment, f"segment of grant {pattern!r}")
+    return tuple(scopes)
+
+
+class AgentSpec(_Contract):
+    """An agent: who it is, which model runs it, what it sees and what it may touch.
+
+    Grant patterns may use ``{tenant}``, ``{run}``, ``{session}`` and ``{user}``, bound per step
+    to that step's namespaces (a pattern naming an unbound one is dropped).
+    """
+
+    name: str
+    instructions: str = Field(max_length=MAX_TASK_CHARS)
+    model: str = "scripted"
+    context: ContextSpec = ContextSpec()
+    reads: tuple[str, ...] = ("{run}", "{session}", "{user}", "{tenant}/docs")
+    writes: tuple[str, ...] = ("{run}", "{session}")
+    tools: tuple[str, ...] = ()
+    max_tool_rounds: int = Field(default=4, ge=0, le=32)
+
+    @field_validator("name")
+    @classmethod
+    def _check_name(cls, value: str) -> str:
+        return _segment(value)
+
+    @field_validator("reads", "writes")
+    @classmethod
+    def _check_grants(cls, patterns: tuple[str, ...]) -> tuple[str, ...]:
+        for pattern in patterns:
+            grant_scopes(pattern)
+        return patterns
+
+
+class StepInput(_Contract):
+    """One agent step. The run namespace is ``(tenant, "run", <workflow id>)``."""
+
+    agent: AgentSpec
+    step: str
+    task: str = Field(max_length=MAX_TASK_CHARS)
+    tenant: str
+    session: str | None = None
+    user: str | None = None
+    user_message: bool = False
+    """Record ``task`` in the session transcript as the user's turn (in the step's commit)."""
+    preview_chars: int = Field(default=PREVIEW_CHARS, ge=0, le=8000)
+    """How much of the output `StepResult.preview` carries (a session's reply needs it all)."""
+
+    @field_validator("step", "tenant", "session", "user")
+    @classmethod
+    def _check_names(cls, value: str | None) -> str | None:
+        return value if value is None else _segment(value)
+
+
+class Usage(_Contract):
+    """Tokens a step used, summed over its model calls."""
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+
+
+class ToolCallRecord(_Contract):
+    """A tool call made inside a step (arguments and result are in the run's ``tools`` stream)."""
+
+    name: str
+    ok: bool
+
+
+class StepRecord(_Contract):
+    """What a step did: stored with its commit, so any step can be inspected and reconstructed."""
+
+    step: str
+    agent: str
+    model: str
+    offline: bool
+    input_refs: tuple[MemoryRef, ...]
+    tool_calls: tuple[ToolCallRecord, ...] = ()
+    usage: Usage = Usage()
+    latency_ms: int = 0
+    context_tokens: int = 0
+    preview: str = ""
+    handoff: str | None = None
+    verdict: str | None = None
+
+
+class StepResult(_Contract):
+    """An agent step's outcome as the workflow sees it: references and a preview."""
+
+    step: str
+    agent: str
+    output: MemoryRef
+    commit_seq: int
+    preview: str
+    handoff: str | None = None
+    verdict: str | None = None
+    usage: Usage = Usage()
+    model: str
+    offline: bool
+
+
+class CompactInput(_Contract):
+    """Summarize the oldest part of a session transcript when it exceeds ``budget_tokens``."""
+
+    tenant: str
+    session: str
+    stream: str = "transcript"
+    budget_tokens: int = Field(default=4000, ge=100)
+    keep_recent: int = Field(default=10, ge=1)
+    model: str = "scripted"
+
+    @field_validator("tenant", "session", "stream")
+    @classmethod
+    def _check_names(cls, value: str) -> str:
+        return _segment(value)
+
+
+class CompactResult(_Contract):
+    """Whether a summary was written, and the reference to it."""
+
+    compacted: bool
+    summary: MemoryRef | None = None
+    covers_until: int = 0
+
+
+class MemoryWrite(_Contract):
+    """One put for `MemoryActivities.write_memory`: ``namespace`` is a ``tenant/...`` path."""
+
+    namespace: str
+    key: str
+    value: JsonValue
+    tags: tuple[str, ...] = ()
+
+
+class WriteInput(_Contract):
+    """Writes a workflow makes directly (ingesting documents, recording a human decision)."""
+
+    tenant: str
+    writes: tuple[MemoryWrite, ...]
+    agent: str = "workflow"
+
+    @field_validator("tenant")
+    @classmethod
+    def _check_tenant(cls, value: str) -> str:
+        return _segment(value)
+
+
+class WriteResult(_Contract):
+    """References to what `write_memory` wrote."""
+
+    commit_seq: int
+    refs: tuple[MemoryRef, ...]
+
+
+__all__ = [
+    "AGENT_STEP",
+    "COMPACT_TRANSCRIPT",
+    "GRANT_SCOPES",
+    "WRITE_MEMORY",
+    "AgentSpec",
+    "CompactInput",
+    "CompactResult",
+    "ContextSpec",
+    "MemoryRef",
+    "MemoryWrite",
+    "Pinned",
+    "SearchSource",
+    "StepInput",
+    "StepRecord",
+    "StepResult",
+    "ToolCallRecord",
+    "Usage",
+    "WriteInput",
+    "WriteResult",
+    "grant_scopes",
+]
+
+# Activity names: workflows call activities by these, never by importing their implementations.
+AGENT_STEP = "agent_step"
+COMPACT_TRANSCRIPT = "compact_transcript"
+WRITE_MEMORY = "write_memory"

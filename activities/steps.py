@@ -1,0 +1,345 @@
+"""The ``agent_step`` and ``compact_transcript`` activities: exactly-once agent steps.
+
+A step's commit key is derived from ``activity.info()``: workflow id, run id (activity ids
+restart after continue-as-new) and activity id. The whole step runs inside
+``store.commit(key=...)``, whose entry already tells whether the key was applied: a retry after
+a crash that followed the commit returns the stored result without calling the model again.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from datetime import timedelta
+
+from pydantic import JsonValue, ValidationError
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities.compaction import compact, extractive_summary
+from activities.contracts import (
+    CompactInput,
+    CompactResult,
+    StepInput,
+    StepRecord,
+    StepResult,
+    ToolCallRecord,
+    Usage,
+    grant_scopes,
+)
+from activities.errors import ModelError, ModelUnavailable
+from activities.heartbeat import heartbeating
+from activities.models import (
+    SCRIPTED,
+    ChatMessage,
+    ModelClient,
+    ProviderSettings,
+    ScriptedModel,
+    resolve_model,
+)
+from activities.registry import (
+    AgentContext,
+    AgentOutput,
+    AgentRegistry,
+    Tool,
+    ToolContext,
+    UnknownAgent,
+)
+from memory import Commit, ConflictError, Grants, MemoryStore, MemoryStoreError, Provenance
+from memory.context import AssembledContext, build_context, default_counter
+from memory.errors import AccessDenied, InvalidInput, NotFound
+from memory.namespace import Namespace, parse
+from memory.policy import ScopedStore
+
+MAX_TOOL_RESULT_CHARS = 8000
+# Caller mistakes: retrying cannot help, so Temporal must not retry them.
+_NON_RETRYABLE = (InvalidInput, AccessDenied, NotFound, UnknownAgent, ValidationError)
+
+
+def bindings_for(
+    tenant: str, workflow_id: str, session: str | None, user: str | None
+) -> dict[str, Namespace]:
+    """The namespaces a step's symbolic names (``run``, ``session``, ...) stand for."""
+    bound: dict[str, Namespace] = {"tenant": (tenant,), "run": (tenant, "run", workflow_id)}
+    if session:
+        bound["session"] = (tenant, "session", session)
+    if user:
+        bound["user"] = (tenant, "user", user)
+    return bound
+
+
+def expand_grants(patterns: tuple[str, ...], bindings: Mapping[str, Namespace]) -> tuple[str, ...]:
+    """Substitute ``{run}``-style placeholders; drop patterns naming an unbound one."""
+    values = {name: "/".join(ns) for name, ns in bindings.items()}
+    return tuple(
+        pattern.format_map(values)
+        for pattern in patterns
+        if all(scope in values for scope in grant_scopes(pattern))
+    )
+
+
+def _tool_text(result: JsonValue) -> str:
+    """A tool's result as the model reads it: JSON (or the string itself), capped in size."""
+    text = result if isinstance(result, str) else json.dumps(result, ensure_ascii=False)
+    if len(text) > MAX_TOOL_RESULT_CHARS:
+        return text[:MAX_TOOL_RESULT_CHARS] + " ...[truncated]"
+    return text
+
+
+def _markers(text: str) -> tuple[str | None, str | None]:
+    """``HANDOFF: <agent>`` and ``VERDICT: <word>`` lines a model may end its reply with."""
+    handoff = verdict = None
+    for line in text.splitlines():
+        head, _, tail = line.strip().partition(":")
+        word = tail.strip().split()[0].strip(".").lower() if tail.strip() else None
+        if head.upper() == "HANDOFF" and word:
+            handoff = word
+        elif head.upper() == "VERDICT" and word:
+            verdict = word
+    return handoff, verdict
+
+
+@contextmanager
+def _temporal_errors() -> Iterator[None]:
+    """Map errors to what Temporal should do with them: fail fast, or retry (later)."""
+    try:
+        yield
+    except _NON_RETRYABLE as error:
+        raise ApplicationError(str(error), type=type(error).__name__, non_retryable=True) from None
+    except ModelError as error:
+        delay = error.retry_after if isinstance(error, ModelUnavailable) else None
+        raise ApplicationError(
+            str(error),
+            type=type(error).__name__,
+            non_retryable=not error.retryable,
+            next_retry_delay=timedelta(seconds=delay) if delay else None,
+        ) from None
+    except ConflictError as error:
+        # Nothing was applied: a retry rebuilds the context from the newer state.
+        raise ApplicationError(str(error), type="ConflictError") from None
+
+
+class AgentActivities:
+    """Agent steps and transcript compaction over one memory store.
+
+    Args:
+        store: The shared memory.
+        registry: Python agents, scripted behaviours and tools this worker offers.
+        providers: Credentials and endpoints of real model providers.
+        faults: Test-only fault points (``crash_before_commit``, ``crash_after_commit``,
+            ``raise_after_commit``) that fire on an activity's first attempt; empty in production.
+    """
+
+    def __init__(
+        self,
+        store: MemoryStore,
+        registry: AgentRegistry | None = None,
+        providers: ProviderSettings | None = None,
+        faults: frozenset[str] = frozenset(),
+    ) -> None:
+        self.store = store
+        self.registry = registry or AgentRegistry()
+        self.providers = providers or ProviderSettings()
+        self.faults = faults
+        self.count = default_counter()
+
+    def _fault(self, point: str) -> None:
+        if activity.info().attempt != 1:
+            return
+        if f"crash_{point}" in self.faults:
+            os._exit(137)
+        if f"raise_{point}" in self.faults:
+            raise RuntimeError(f"injected fault {point}")
+
+    def model_for(self, agent: str, model_id: str) -> ModelClient:
+        """The client for an agent's model; ``scripted`` uses the agent's registered script."""
+        if model_id == SCRIPTED:
+            return ScriptedModel(self.registry.script_for(agent))
+        return resolve_model(model_id, providers=self.providers)
+
+    @activity.defn(name="agent_step")
+    async def agent_step(self, inp: StepInput) -> StepResult:
+        """Build context, run the agent, and commit its output and memory writes exactly once."""
+        with _temporal_errors():
+            return await self._step(inp)
+
+    async def _step(self, inp: StepInput) -> StepResult:
+        info = activity.info()
+        assert info.workflow_id is not None, "agent_step runs inside a workflow"
+        agent = inp.agent
+        bindings = bindings_for(inp.tenant, info.workflow_id, inp.session, inp.user)
+        grants = Grants(
+            read=expand_grants(agent.reads, bindings), write=expand_grants(agent.writes, bindings)
+        )
+        memory = self.store.scoped(agent.name, grants)
+        provenance = Provenance(
+            tenant=inp.tenant,
+            workflow_id=info.workflow_id,
+            run_id=info.workflow_run_id,
+            activity_id=info.activity_id,
+            attempt=info.attempt,
+            agent=agent.name,
+        )
+        key = f"step:{info.workflow_id}:{info.workflow_run_id}:{info.activity_id}"
+        async with memory.commit(key=key, provenance=provenance) as commit:
+            if not commit.replayed:
+                started = time.monotonic()
+                record = await self._run(inp, bindings, memory, commit)
+                self._fault("before_commit")
+                latency = int((time.monotonic() - started) * 1000)
+                commit.result = record.model_copy(update={"latency_ms": latency}).model_dump(
+                    mode="json"
+                )
+        self._fault("after_commit")
+        return self._result(commit, bindings["run"])
+
+    @staticmethod
+    def _result(commit: Commit, run: Namespace) -> StepResult:
+        if commit.result is None:
+            raise InvalidInput(f"step commit {commit.key!r} was forgotten; its result is gone")
+        record = StepRecord.model_validate(commit.result)
+        # A tool may have written a key of the same name elsewhere in the same commit.
+        output = next(
+            w
+            for w in commit.writes
+            if w.kind == "entry" and w.namespace == run and w.key == f"output:{record.step}"
+        )
+        assert commit.seq is not None
+        return StepResult(
+            step=record.step,
+            agent=record.agent,
+            output=output,
+            commit_seq=commit.seq,
+            preview=record.preview,
+            handoff=record.handoff,
+            verdict=record.verdict,
+            usage=record.usage,
+            model=record.model,
+            offline=record.offline,
+        )
+
+    async def _run(
+        self, inp: StepInput, bindings: dict[str, Namespace], memory: ScopedStore, commit: Commit
+    ) -> StepRecord:
+        agent = inp.agent
+        # The step's own writes: a spec that cannot make them fails before any model call.
+        memory.check("write", bindings["run"])
+        if "session" in bindings:
+            memory.check("write", bindings["session"])
+        context = await build_context(
+            memory,
+            agent.context,
+            instructions=agent.instructions,
+            task=inp.task,
+            bindings=bindings,
+            count=self.count,
+        )
+        tool_ctx = ToolContext(memory=memory, bindings=bindings)
+        if agent.model.startswith("python:"):
+            fn = self.registry.python_agent(agent.model.removeprefix("python:"))
+            model = self.model_for(agent.name, SCRIPTED)
+            ctx = AgentContext(agent, inp, context, memory, model, bindings)
+            output = await heartbeating(fn(ctx), agent.name)
+            model_id, offline, usage = agent.model, True, Usage()
+            calls: list[ToolCallRecord] = []
+        else:
+            output, model_id, offline, usage, calls = await self._model_loop(
+                inp, context, tool_ctx, commit
+            )
+
+        for write in (*tool_ctx.writes, *output.writes):
+            commit.put(parse(write.namespace), write.key, write.value, tags=write.tags)
+        value = {
+            "text": output.text,
+            "agent": agent.name,
+            "step": inp.step,
+            "handoff": output.handoff,
+            "verdict": output.verdict,
+            "data": output.data,
+        }
+        commit.put(bindings["run"], f"output:{inp.step}", value)
+        if "session" in bindings:
+            transcript = bindings["session"], agent.context.transcript_stream
+            if inp.user_message:
+                commit.append(*transcript, {"role": "user", "content": inp.task})
+            reply = {"role": "assistant", "content": output.text, "name": agent.name}
+            commit.append(*transcript, reply)
+        return StepRecord(
+            step=inp.step,
+            agent=agent.name,
+            model=model_id,
+            offline=offline,
+            input_refs=context.refs,
+            tool_calls=tuple(calls),
+            usage=usage,
+            context_tokens=context.tokens,
+            preview=output.text[: inp.preview_chars],
+            handoff=output.handoff,
+            verdict=output.verdict,
+        )
+
+    async def _model_loop(
+        self, inp: StepInput, context: AssembledContext, tool_ctx: ToolContext, commit: Commit
+    ) -> tuple[AgentOutput, str, bool, Usage, list[ToolCallRecord]]:
+        """Call the model, running the tools it asks for, at most ``max_tool_rounds`` times."""
+        agent = inp.agent
+        model = self.model_for(agent.name, agent.model)
+        tools = self.registry.tools(agent.tools)
+        convo = [ChatMessage(role=m.role, content=m.content, name=m.name) for m in context.messages]
+        convo.append(ChatMessage(role="user", content=inp.task))
+        usage = Usage()
+        calls: list[ToolCallRecord] = []
+        for round_ in range(agent.max_tool_rounds + 1):
+            # The last round offers no tools, so the loop ends with an answer.
+            offered = [t.spec for t in tools.values()] if round_ < agent.max_tool_rounds else []
+            reply = await heartbeating(
+                model.complete(system=context.system, messages=convo, tools=offered),
+                f"{agent.name}: model call {round_ + 1}",
+            )
+            usage = Usage(
+                input_tokens=usage.input_tokens + reply.usage.input_tokens,
+                output_tokens=usage.output_tokens + reply.usage.output_tokens,
+            )
+            if not reply.tool_calls or not offered:
+                break  # tool calls in a reply offered no tools are not run
+            convo.append(
+                ChatMessage(role="assistant", content=reply.text, tool_calls=reply.tool_calls)
+            )
+            for call in reply.tool_calls:
+                result, ok = await self._call_tool(tools, call.name, call.arguments, tool_ctx)
+                calls.append(ToolCallRecord(name=call.name, ok=ok))
+                text = _tool_text(result)
+                record = {"step": inp.step, "tool": call.name, "arguments": call.arguments}
+                commit.append(tool_ctx.bindings["run"], "tools", {**record, "result": text})
+                convo.append(
+                    ChatMessage(role="tool", content=text, tool_call_id=call.id, name=call.name)
+                )
+        handoff, verdict = _markers(reply.text)
+        output = AgentOutput(text=reply.text, handoff=handoff, verdict=verdict)
+        return output, reply.model, reply.offline, usage, calls
+
+    @staticmethod
+    async def _call_tool(
+        tools: Mapping[str, object], name: str, arguments: Mapping[str, JsonValue], ctx: ToolContext
+    ) -> tuple[JsonValue, bool]:
+
+        tool = tools.get(name)
+        if not isinstance(tool, Tool):
+            return f"error: no tool named {name!r}", False
+        try:
+            return await tool(arguments, ctx), True
+        except (ValidationError, ValueError, MemoryStoreError) as error:
+            # The model sees the error and may correct itself; the step goes on.
+            return f"error: {error}", False
+
+    @activity.defn(name="compact_transcript")
+    async def compact_transcript(self, inp: CompactInput) -> CompactResult:
+        """Summarize the oldest part of a transcript over budget into the summary entry, once."""
+        with _temporal_errors():
+            model = self.model_for("compactor", inp.model)
+            if inp.model == SCRIPTED and self.registry.script_for("compactor") is None:
+                model = ScriptedModel(extractive_summary)
+            return await compact(self.store, model, inp)

@@ -1,0 +1,46 @@
+"""Direct memory writes a workflow makes: ingesting documents, recording a human decision."""
+
+from __future__ import annotations
+
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities.contracts import WriteInput, WriteResult
+from memory import Grants, InvalidInput, MemoryStore, Provenance
+from memory.errors import AccessDenied
+from memory.namespace import parse
+
+
+class MemoryActivities:
+    """Activities that write memory on a workflow's own behalf (no model involved)."""
+
+    def __init__(self, store: MemoryStore) -> None:
+        self.store = store
+
+    @activity.defn(name="write_memory")
+    async def write_memory(self, inp: WriteInput) -> WriteResult:
+        """Apply ``inp.writes`` in one commit, exactly once per activity execution.
+
+        Every write must stay inside ``inp.tenant``.
+        """
+        info = activity.info()
+        memory = self.store.scoped(inp.agent, Grants(write=(inp.tenant,)))
+        provenance = Provenance(
+            tenant=inp.tenant,
+            workflow_id=info.workflow_id,
+            run_id=info.workflow_run_id,
+            activity_id=info.activity_id,
+            attempt=info.attempt,
+            agent=inp.agent,
+        )
+        key = f"write:{info.workflow_id}:{info.workflow_run_id}:{info.activity_id}"
+        try:
+            async with memory.commit(key=key, provenance=provenance) as commit:
+                for w in inp.writes:
+                    commit.put(parse(w.namespace), w.key, w.value, tags=w.tags)
+        except (InvalidInput, AccessDenied) as error:
+            raise ApplicationError(
+                str(error), type=type(error).__name__, non_retryable=True
+            ) from None
+        assert commit.seq is not None
+        return WriteResult(commit_seq=commit.seq, refs=commit.writes)

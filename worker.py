@@ -1,0 +1,279 @@
+"""The production worker process: ``python worker.py`` (configured by environment variables).
+
+It registers every Cairn workflow and activity, connects to Temporal with Temporal's own
+environment configuration (``TEMPORAL_ADDRESS``, ``TEMPORAL_NAMESPACE``, ``TEMPORAL_API_KEY``,
+TLS settings and ``TEMPORAL_PROFILE`` profiles), opens the memory store, serves ``/healthz``
+and ``/readyz``, and drains gracefully on SIGTERM or SIGINT.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import importlib
+import logging
+import os
+import signal
+import sys
+from collections.abc import AsyncIterator, Mapping, Sequence
+from datetime import timedelta
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from temporalio.client import Client, Interceptor
+from temporalio.converter import DataConverter
+from temporalio.envconfig import ClientConfig
+from temporalio.worker import Worker
+
+from activities import AgentActivities, AgentRegistry, MemoryActivities
+from activities.demo import register_demo
+from activities.models import ProviderSettings
+from activities.providers import close_model_clients
+from codec import EncryptionCodec, data_converter_with_codec, keys_from_env_value
+from memory import MemoryStore, MemoryStoreError
+from workflows.chain import ChainWorkflow
+from workflows.session import SessionWorkflow
+
+log = logging.getLogger("cairn.worker")
+
+ENV_HELP = """environment:
+  TEMPORAL_ADDRESS            Temporal frontend host:port (default localhost:7233)
+  TEMPORAL_NAMESPACE          Temporal namespace (default "default")
+  TEMPORAL_API_KEY, TEMPORAL_TLS_*, TEMPORAL_PROFILE
+                              Temporal Cloud and TLS settings (Temporal's env config)
+  CAIRN_TASK_QUEUE            task queue (default "cairn")
+  CAIRN_MEMORY_URL            sqlite:///path or postgresql+psycopg://... (default
+                              sqlite:///.cairn/memory.db)
+  CAIRN_MAX_CONCURRENT_STEPS  activities run at once by this worker (default 16)
+  CAIRN_SHUTDOWN_GRACE        seconds to let running steps finish on SIGTERM (default 30)
+  CAIRN_HEALTH_PORT           serve /healthz and /readyz on this port (default: off)
+  CAIRN_ENCRYPTION_KEYS       "id:base64key,..." to encrypt payloads (first is active)
+  CAIRN_EXTENSIONS            comma-separated modules defining `registry` and/or `workflows`
+  OPENAI_API_KEY, OPENAI_BASE_URL, ANTHROPIC_API_KEY, ANTHROPIC_BASE_URL
+                              model providers
+  OTEL_*                      OpenTelemetry exporters (nothing is exported when unset)
+"""
+
+
+class Settings(BaseModel):
+    """Everything a worker needs, read once from the environment by `settings_from_env`."""
+
+    model_config = ConfigDict(frozen=True)
+    temporal: dict[str, Any] = Field(default_factory=dict, repr=False)
+    task_queue: str = "cairn"
+    memory_url: str = "sqlite:///.cairn/memory.db"
+    max_concurrent_steps: int = Field(default=16, ge=1, le=1000)
+    shutdown_grace: float = Field(default=30.0, ge=0)
+    health_port: int | None = Field(default=None, ge=0, le=65535)
+    encryption_keys: SecretStr | None = None
+    extensions: tuple[str, ...] = ()
+    providers: ProviderSettings = ProviderSettings()
+    faults: frozenset[str] = frozenset()
+
+    @property
+    def temporal_address(self) -> str:
+        """The Temporal frontend address (for messages; never includes credentials)."""
+        return str(self.temporal.get("target_host", "localhost:7233"))
+
+
+def settings_from_env(env: Mapping[str, str] | None = None) -> Settings:
+    """Read `Settings` from ``env`` (default: the process environment).
+
+    Raises:
+        ValueError: A variable is malformed; the message names it.
+    """
+    env = os.environ if env is None else env
+    temporal = dict(
+        ClientConfig.load_client_connect_config(
+            profile=env.get("TEMPORAL_PROFILE"), override_env_vars=dict(env)
+        )
+    )
+    temporal.setdefault("target_host", "localhost:7233")
+
+    def secret(name: str) -> SecretStr | None:
+        value = env.get(name, "").strip()
+        return SecretStr(value) if value else None
+
+    fields: dict[str, Any] = {
+        "temporal": temporal,
+        "encryption_keys": secret("CAIRN_ENCRYPTION_KEYS"),
+        "providers": ProviderSettings(
+            openai_api_key=secret("OPENAI_API_KEY"),
+            openai_base_url=env.get("OPENAI_BASE_URL") or None,
+            anthropic_api_key=secret("ANTHROPIC_API_KEY"),
+            anthropic_base_url=env.get("ANTHROPIC_BASE_URL") or None,
+        ),
+        "extensions": tuple(
+            m.strip() for m in env.get("CAIRN_EXTENSIONS", "").split(",") if m.strip()
+        ),
+        "faults": frozenset(f for f in env.get("CAIRN_FAULT", "").split(",") if f),
+    }
+    for name, field in (
+        ("CAIRN_TASK_QUEUE", "task_queue"),
+        ("CAIRN_MEMORY_URL", "memory_url"),
+        ("CAIRN_MAX_CONCURRENT_STEPS", "max_concurrent_steps"),
+        ("CAIRN_SHUTDOWN_GRACE", "shutdown_grace"),
+        ("CAIRN_HEALTH_PORT", "health_port"),
+    ):
+        if env.get(name):
+            fields[field] = env[name]
+    try:
+        return Settings(**fields)
+    except ValidationError as error:
+        first = error.errors()[0]
+        field = str(first["loc"][0]) if first["loc"] else "?"
+        var = {
+            "task_queue": "CAIRN_TASK_QUEUE",
+            "memory_url": "CAIRN_MEMORY_URL",
+            "max_concurrent_steps": "CAIRN_MAX_CONCURRENT_STEPS",
+            "shutdown_grace": "CAIRN_SHUTDOWN_GRACE",
+            "health_port": "CAIRN_HEALTH_PORT",
+        }.get(field, field)
+        raise ValueError(f"{var}: {first['msg']}") from None
+
+
+def data_converter(settings: Settings) -> DataConverter:
+    """The pydantic data converter, encrypting payloads when keys are configured."""
+    if settings.encryption_keys is None:
+        return data_converter_with_codec(None)
+    keys, active = keys_from_env_value(settings.encryption_keys.get_secret_value())
+    return data_converter_with_codec(EncryptionCodec(keys, active))
+
+
+async def connect(settings: Settings, interceptors: Sequence[Interceptor] = ()) -> Client:
+    """Connect to Temporal; a failure is a `ConnectionError` naming the address."""
+    try:
+        return await Client.connect(
+            **settings.temporal, data_converter=data_converter(settings), interceptors=interceptors
+        )
+    except RuntimeError as error:
+        raise ConnectionError(
+            f"cannot reach Temporal at {settings.temporal_address}: {str(error).splitlines()[0]}"
+        ) from None
+
+
+def load_extensions(settings: Settings, registry: AgentRegistry) -> list[type]:
+    """Import ``CAIRN_EXTENSIONS`` modules: merge their ``registry`` and collect ``workflows``."""
+    workflows: list[type] = []
+    for name in settings.extensions:
+        module = importlib.import_module(name)
+        extra = getattr(module, "registry", None)
+        if isinstance(extra, AgentRegistry):
+            registry.merge(extra)
+        workflows.extend(getattr(module, "workflows", ()))
+    return workflows
+
+
+def build_worker(
+    client: Client,
+    store: MemoryStore,
+    settings: Settings,
+    registry: AgentRegistry | None = None,
+    workflows: Sequence[type] = (),
+) -> Worker:
+    """A worker for every Cairn workflow and activity (plus ``workflows``) on one store."""
+    registry = register_demo(registry or AgentRegistry())
+    agents = AgentActivities(store, registry, settings.providers, settings.faults)
+    memory = MemoryActivities(store)
+    return Worker(
+        client,
+        task_queue=settings.task_queue,
+        workflows=[ChainWorkflow, SessionWorkflow, *workflows],
+        activities=[agents.agent_step, agents.compact_transcript, memory.write_memory],
+        max_concurrent_activities=settings.max_concurrent_steps,
+        graceful_shutdown_timeout=timedelta(seconds=settings.shutdown_grace),
+    )
+
+
+class Health:
+    """``GET /healthz`` (process alive) and ``GET /readyz`` (connected, polling, not draining)."""
+
+    def __init__(self) -> None:
+        self.ready = False
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(Exception):
+            line = (await asyncio.wait_for(reader.readline(), 5)).decode("latin-1").split()
+            path = line[1] if len(line) > 1 else ""
+            ok = path == "/healthz" or (path == "/readyz" and self.ready)
+            status = (
+                "200 OK"
+                if ok
+                else ("503 Service Unavailable" if path == "/readyz" else "404 Not Found")
+            )
+            body = status.split(" ", 1)[1].encode()
+            head = f"HTTP/1.1 {status}\r\nContent-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+            writer.write(head.encode() + body)
+            await writer.drain()
+        writer.close()
+
+    @contextlib.asynccontextmanager
+    async def serve(self, port: int | None) -> AsyncIterator[int | None]:
+        """Serve on ``port`` (0 picks a free one) while the context is open; None: off."""
+        if port is None:
+            yield None
+            return
+        server = await asyncio.start_server(self._handle, "0.0.0.0", port)
+        async with server:
+            yield server.sockets[0].getsockname()[1]
+
+
+async def serve(settings: Settings, registry: AgentRegistry | None = None) -> None:
+    """Run a worker until SIGTERM or SIGINT, then drain for ``shutdown_grace`` seconds."""
+    registry = registry or AgentRegistry()
+    workflows = load_extensions(settings, registry)
+    health = Health()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    async with health.serve(settings.health_port):
+        store = await MemoryStore.open(
+            settings.memory_url, pool_size=min(settings.max_concurrent_steps, 32)
+        )
+        try:
+            client = await connect(settings)
+            worker = build_worker(client, store, settings, registry, workflows)
+            async with worker:
+                health.ready = True
+                log.info(
+                    "worker polling task queue %r on %s (memory: %s)",
+                    settings.task_queue,
+                    settings.temporal_address,
+                    store.engine.url.render_as_string(hide_password=True),
+                )
+                await stop.wait()
+                health.ready = False
+                log.info("draining: up to %.0fs for running steps", settings.shutdown_grace)
+        finally:
+            await close_model_clients()
+            await store.close()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``python worker.py``."""
+    parser = argparse.ArgumentParser(
+        prog="worker.py",
+        description="Run a Cairn worker: every Cairn workflow and activity on one task queue.",
+        epilog=ENV_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.debug else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        asyncio.run(serve(settings_from_env()))
+    except (ValueError, ConnectionError, MemoryStoreError, ImportError) as error:
+        if args.debug:
+            raise
+        print(f"cairn worker: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

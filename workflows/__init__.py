@@ -1,0 +1,1 @@
+"""Deterministic orchestration: teams as chains, long-lived sessions, approvals, sub-teams."""

@@ -1,0 +1,242 @@
+"""`ChainWorkflow`: runs a team defined as data (deterministic).
+
+Steps run as `agent_step` activities; their outputs live in memory under the run namespace
+``(tenant, "run", <workflow id>)`` and only `StepResult` references pass through the workflow,
+so history stays small however large the context grows. A sub-team runs as a child workflow.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from temporalio import workflow
+from temporalio.common import SearchAttributePair, TypedSearchAttributes
+from temporalio.workflow import ParentClosePolicy
+
+with workflow.unsafe.imports_passed_through():
+    from activities.contracts import AgentSpec, MemoryWrite, StepResult, WriteInput
+    from workflows.contracts import (
+        Approval,
+        ChainProgress,
+        ChainResult,
+        ChainSpec,
+        Decision,
+        DecisionAck,
+        Handoff,
+        Loop,
+        Parallel,
+        Step,
+        SubTeam,
+        Write,
+    )
+    from workflows.search import SESSION, TEAM, TENANT
+    from workflows.steps import run_step, write_memory
+
+
+class _Rejected(Exception):
+    """An approval was rejected: the chain stops with status "rejected"."""
+
+
+@workflow.defn
+class ChainWorkflow:
+    """Run a `ChainSpec`: its nodes in order, each node as its kind says."""
+
+    def __init__(self) -> None:
+        self._results: list[StepResult] = []
+        self._current: set[str] = set()
+        self._children: list[str] = []
+        self._waiting: str | None = None
+        self._decisions: dict[str, Decision] = {}
+        self._status = "running"
+
+    @workflow.run
+    async def run(self, spec: ChainSpec) -> ChainResult:
+        """Run the chain; return every step's reference and the last step's as ``final``."""
+        self._spec = spec
+        try:
+            for node in spec.nodes:
+                await self._node(node)
+        except _Rejected:
+            self._status = "rejected"
+            return self._result("rejected")
+        self._status = "completed"
+        return self._result("completed")
+
+    def _result(self, status: str) -> ChainResult:
+        return ChainResult(
+            status="rejected" if status == "rejected" else "completed",
+            steps=tuple(self._results),
+            final=self._results[-1] if self._results else None,
+            children=tuple(self._children),
+        )
+
+    @workflow.query
+    def progress(self) -> ChainProgress:
+        """How far the chain is: steps done, steps running, and any approval it waits for."""
+        return ChainProgress(
+            status=self._status,
+            done=len(self._results),
+            current=tuple(sorted(self._current)),
+            waiting_for=self._waiting,
+        )
+
+    @workflow.update
+    async def decide(self, decision: Decision) -> DecisionAck:
+        """Answer the approval the chain is waiting for."""
+        self._decisions[decision.approval] = decision
+        return DecisionAck(approval=decision.approval, approved=decision.approve)
+
+    @decide.validator
+    def _check_decision(self, decision: Decision) -> None:
+        if self._waiting != decision.approval:
+            raise ValueError(
+                f"no pending approval named {decision.approval!r}"
+                + (f"; waiting for {self._waiting!r}" if self._waiting else "")
+            )
+
+    async def _node(
+        self, node: Step | Parallel | Handoff | Loop | Approval | Write | SubTeam
+    ) -> None:
+        if isinstance(node, Step):
+            await self._step(node)
+        elif isinstance(node, Parallel):
+            await asyncio.gather(*(self._step(s) for s in node.steps))
+        elif isinstance(node, Handoff):
+            await self._handoff(node)
+        elif isinstance(node, Loop):
+            await self._loop(node)
+        elif isinstance(node, Approval):
+            await self._approval(node)
+        elif isinstance(node, Write):
+            await write_memory(
+                WriteInput(tenant=self._spec.tenant, writes=node.writes, agent=self._spec.name),
+                f"write {len(node.writes)} entries",
+            )
+        else:
+            await self._team(node)
+
+    def _agent(self, step: Step) -> AgentSpec:
+        agent = self._spec.agent(step.agent)
+        if not step.sees:
+            return agent
+        outputs = (*agent.context.outputs, *step.sees)
+        return agent.model_copy(
+            update={"context": agent.context.model_copy(update={"outputs": outputs})}
+        )
+
+    async def _step(self, step: Step, task: str | None = None, label: str = "") -> StepResult:
+        name = step.step_name
+        self._current.add(name)
+        self._details(f"running {name}{label}")
+        try:
+            result = await run_step(
+                self._agent(step),
+                name,
+                task if task is not None else step.task.replace("{input}", self._spec.input),
+                tenant=self._spec.tenant,
+                session=self._spec.session,
+                user=self._spec.user,
+            )
+        finally:
+            self._current.discard(name)
+        self._results.append(result)
+        self._details(f"{name}{label} done: {result.preview[:80]}")
+        return result
+
+    async def _handoff(self, node: Handoff) -> None:
+        result = await self._step(node.start)
+        names = {a.name for a in self._spec.agents}
+        for hop in range(node.max_hops):
+            target = result.handoff
+            if target is None or target not in names:
+                return
+            nxt = Step(agent=target, name=f"{target}-hop{hop + 1}", sees=(result.step,))
+            result = await self._step(
+                nxt, task=self._spec.input, label=f" (handoff from {result.agent})"
+            )
+
+    async def _loop(self, node: Loop) -> None:
+        for round_ in range(1, node.max_rounds + 1):
+            last: StepResult | None = None
+            for step in node.steps:
+                last = await self._step(step, label=f" (round {round_}/{node.max_rounds})")
+            if last is not None and last.verdict == node.until:
+                return
+
+    async def _approval(self, node: Approval) -> None:
+        self._waiting = node.name
+        self._details(f"waiting for approval {node.name!r}: {node.prompt}")
+        try:
+            await workflow.wait_condition(
+                lambda: node.name in self._decisions, timeout=node.timeout
+            )
+            decision = self._decisions[node.name]
+        except TimeoutError:
+            decision = Decision(approval=node.name, approve=node.default == "approve", by="timeout")
+        finally:
+            self._waiting = None
+        writes = [
+            MemoryWrite(
+                namespace=f"{self._spec.tenant}/run/{workflow.info().workflow_id}",
+                key=f"approval:{node.name}",
+                value={
+                    "approved": decision.approve,
+                    "by": decision.by,
+                    "edited": decision.edit is not None,
+                },
+            )
+        ]
+        if decision.edit is not None and node.edits is not None:
+            writes.append(
+                MemoryWrite(
+                    namespace=f"{self._spec.tenant}/run/{workflow.info().workflow_id}",
+                    key=f"output:{node.edits}",
+                    value={
+                        "text": decision.edit,
+                        "agent": decision.by,
+                        "step": node.edits,
+                        "edited": True,
+                    },
+                )
+            )
+        await write_memory(
+            WriteInput(
+                tenant=self._spec.tenant, writes=tuple(writes), agent=f"human:{decision.by}"[:64]
+            ),
+            f"record decision on {node.name}",
+        )
+        if not decision.approve:
+            raise _Rejected(node.name)
+
+    async def _team(self, node: SubTeam) -> None:
+        child = node.team.model_copy(
+            update={
+                "input": node.task.replace("{input}", self._spec.input),
+                "session": self._spec.session,
+                "user": self._spec.user,
+            }
+        )
+        child_id = f"{workflow.info().workflow_id}.{child.name}.{len(self._children) + 1}"
+        self._children.append(child_id)
+        self._details(f"running sub-team {child.name}")
+        result = await workflow.execute_child_workflow(
+            ChainWorkflow.run,
+            child,
+            id=child_id,
+            parent_close_policy=ParentClosePolicy.REQUEST_CANCEL,
+            search_attributes=team_search_attributes(child),
+            static_summary=f"sub-team {child.name}",
+        )
+        self._results.extend(result.steps)
+
+    def _details(self, text: str) -> None:
+        done = len(self._results)
+        workflow.set_current_details(f"{self._spec.name}: {done} steps done; {text}")
+
+
+def team_search_attributes(spec: ChainSpec) -> TypedSearchAttributes:
+    """The search attributes a chain's workflow carries (tenant, team, session)."""
+    pairs = [SearchAttributePair(TENANT, spec.tenant), SearchAttributePair(TEAM, spec.name)]
+    if spec.session:
+        pairs.append(SearchAttributePair(SESSION, spec.session))
+    return TypedSearchAttributes(pairs)

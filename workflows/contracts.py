@@ -1,0 +1,249 @@
+"""Workflow inputs, outputs, updates and queries: frozen pydantic models, small by design.
+
+A team is data: a `ChainSpec` holds its agents and a list of nodes (agent steps, parallel
+groups, handoff routing, review loops, human approvals, memory writes and sub-teams). Every
+model here crosses Temporal, so each holds references and previews, never whole contexts.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from activities.contracts import AgentSpec, MemoryWrite, StepResult
+from memory.namespace import check_segment
+
+
+class _Contract(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+def _name(value: str) -> str:
+    return check_segment(value, "name")
+
+
+class Step(_Contract):
+    """Run one agent.
+
+    ``task`` may use ``{input}`` (the chain's input); ``sees`` names earlier steps whose outputs
+    the agent reads (by reference, through memory).
+    """
+
+    kind: Literal["step"] = "step"
+    agent: str
+    name: str | None = None
+    task: str = "{input}"
+    sees: tuple[str, ...] = ()
+
+    @property
+    def step_name(self) -> str:
+        """The step's name in memory (``output:<name>``); defaults to the agent's name."""
+        return self.name or self.agent
+
+
+class Parallel(_Contract):
+    """Fan out: run the steps at once, continue when all are done (fan in)."""
+
+    kind: Literal["parallel"] = "parallel"
+    steps: tuple[Step, ...] = Field(min_length=1, max_length=64)
+
+
+class Handoff(_Contract):
+    """Routing by handoff.
+
+    Run ``start``; while an agent's output hands off to another agent of the team, run that
+    one next (it sees the previous output), at most ``max_hops`` times.
+    """
+
+    kind: Literal["handoff"] = "handoff"
+    start: Step
+    max_hops: int = Field(default=4, ge=1, le=32)
+
+
+class Loop(_Contract):
+    """A review loop: run ``steps`` in order until the last one's verdict is ``until``."""
+
+    kind: Literal["loop"] = "loop"
+    steps: tuple[Step, ...] = Field(min_length=1)
+    until: str = "approve"
+    max_rounds: int = Field(default=3, ge=1, le=100)
+
+
+class Approval(_Contract):
+    """Wait for a person.
+
+    The ``decide`` update approves or rejects (optionally editing the output of the step named
+    by ``edits``); when ``timeout`` passes first, ``default`` applies.
+    """
+
+    kind: Literal["approval"] = "approval"
+    name: str = "approval"
+    prompt: str = "Approve the result?"
+    edits: str | None = None
+    timeout: timedelta = timedelta(hours=24)
+    default: Literal["approve", "reject"] = "reject"
+
+
+class Write(_Contract):
+    """Write values to memory directly (e.g. ingest documents for later recall)."""
+
+    kind: Literal["write"] = "write"
+    writes: tuple[MemoryWrite, ...] = Field(min_length=1)
+
+
+class SubTeam(_Contract):
+    """Run another team as a child workflow: its own run namespace, the same session."""
+
+    kind: Literal["team"] = "team"
+    team: ChainSpec
+    task: str = "{input}"
+
+
+Node = Annotated[
+    Step | Parallel | Handoff | Loop | Approval | Write | SubTeam, Field(discriminator="kind")
+]
+
+
+class ChainSpec(_Contract):
+    """A team as data: its agents and what they do, in order."""
+
+    name: str
+    tenant: str
+    agents: tuple[AgentSpec, ...] = Field(min_length=1)
+    nodes: tuple[Node, ...] = Field(min_length=1)
+    input: str = ""
+    session: str | None = None
+    user: str | None = None
+
+    @field_validator("name", "tenant")
+    @classmethod
+    def _check_names(cls, value: str) -> str:
+        return _name(value)
+
+    @model_validator(mode="after")
+    def _agents_known(self) -> ChainSpec:
+        known = {a.name for a in self.agents}
+        if len(known) != len(self.agents):
+            raise ValueError("agent names must be unique within a team")
+        for step in _steps(self.nodes):
+            if step.agent not in known:
+                raise ValueError(f"step uses agent {step.agent!r}, which the team does not define")
+        return self
+
+    def agent(self, name: str) -> AgentSpec:
+        """The team's agent called ``name``."""
+        return next(a for a in self.agents if a.name == name)
+
+
+def _steps(nodes: tuple[Node, ...]) -> list[Step]:
+    out: list[Step] = []
+    for node in nodes:
+        if isinstance(node, Step):
+            out.append(node)
+        elif isinstance(node, (Parallel, Loop)):
+            out.extend(node.steps)
+        elif isinstance(node, Handoff):
+            out.append(node.start)
+    return out
+
+
+class ChainResult(_Contract):
+    """How a chain ended, with a reference to every step's output."""
+
+    status: Literal["completed", "rejected"]
+    steps: tuple[StepResult, ...]
+    final: StepResult | None = None
+    children: tuple[str, ...] = ()
+
+
+class ChainProgress(_Contract):
+    """The ``progress`` query's answer."""
+
+    status: str
+    done: int
+    current: tuple[str, ...]
+    waiting_for: str | None = None
+
+
+class Decision(_Contract):
+    """The ``decide`` update: a person's answer to a pending approval."""
+
+    approval: str = "approval"
+    approve: bool
+    edit: str | None = Field(default=None, max_length=32_000)
+    by: str = "someone"
+
+
+class DecisionAck(_Contract):
+    """What ``decide`` returns."""
+
+    approval: str
+    approved: bool
+
+
+class Turn(_Contract):
+    """A user's turn in a session: the ``send`` update.
+
+    Resending the same ``message_id`` returns the first reply instead of processing the turn
+    again.
+    """
+
+    message_id: str
+    text: str = Field(min_length=1, max_length=32_000)
+
+    @field_validator("message_id")
+    @classmethod
+    def _check_id(cls, value: str) -> str:
+        return _name(value)
+
+
+class Reply(_Contract):
+    """The agent's reply to a turn (the ``send`` update's result)."""
+
+    message_id: str
+    text: str
+    output: StepResult
+    turn: int
+
+
+class SessionInput(_Contract):
+    """Start (or continue) a session. Carried across continue-as-new, so it stays small."""
+
+    tenant: str
+    session: str
+    agent: AgentSpec
+    user: str | None = None
+    idle_timeout: timedelta = timedelta(hours=1)
+    turns_per_run: int = Field(default=500, ge=1)
+    compact_budget: int = Field(default=4000, ge=100)
+    turns: int = 0
+    replies: tuple[Reply, ...] = ()
+    """The most recent replies, for answering resent turns after continue-as-new."""
+
+    @field_validator("tenant", "session")
+    @classmethod
+    def _check_names(cls, value: str) -> str:
+        return _name(value)
+
+
+class SessionState(_Contract):
+    """The ``state`` query's answer."""
+
+    tenant: str
+    session: str
+    turns: int
+    turns_this_run: int
+    last_reply: str | None
+    closed: bool
+
+
+class SessionEnd(_Contract):
+    """How a session ended."""
+
+    turns: int
+    reason: Literal["ended", "idle"]
+
+
+SubTeam.model_rebuild()

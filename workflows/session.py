@@ -1,0 +1,146 @@
+"""`SessionWorkflow`: one long-lived workflow per conversation (deterministic).
+
+User turns arrive as the ``send`` Update, one at a time, and the reply is the Update's result.
+The transcript lives in memory, so the workflow carries only counters and the last few replies;
+it continues as new when Temporal suggests it (or after ``turns_per_run`` turns) and a session
+of any length keeps a small history.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from activities.contracts import CompactInput
+    from workflows.contracts import Reply, SessionEnd, SessionInput, SessionState, Turn
+    from workflows.steps import compact, run_step
+
+# Replies kept for answering a resent turn; carried across continue-as-new.
+REMEMBERED_REPLIES = 64
+REPLY_CHARS = 8000
+
+
+def session_workflow_id(tenant: str, session: str) -> str:
+    """The one workflow id of a session: starting it twice finds the running one."""
+    return f"session:{tenant}:{session}"
+
+
+@workflow.defn
+class SessionWorkflow:
+    """A conversation with one agent; see the module docstring."""
+
+    @workflow.init
+    def __init__(self, inp: SessionInput) -> None:
+        # Takes the input so that update handlers, which may run before `run`, see the state
+        # carried across continue-as-new (resent turns are recognised from the first task).
+        self._inp = inp
+        self._lock = asyncio.Lock()
+        self._replies: dict[str, Reply] = {r.message_id: r for r in inp.replies}
+        self._turns = inp.turns
+        self._turns_this_run = 0
+        self._compact_due = False
+        self._ended = False
+        self._closed = False
+
+    @workflow.run
+    async def run(self, inp: SessionInput) -> SessionEnd:
+        """Serve turns until the session is ended or idle, continuing as new along the way."""
+        while True:
+            try:
+                await workflow.wait_condition(
+                    lambda: self._compact_due or self._ended or self._should_continue(),
+                    timeout=inp.idle_timeout,
+                )
+            except TimeoutError:
+                reason = "idle"
+                break
+            if self._compact_due:
+                self._compact_due = False
+                await compact(
+                    CompactInput(
+                        tenant=inp.tenant,
+                        session=inp.session,
+                        budget_tokens=inp.compact_budget,
+                        model=inp.agent.model,
+                    )
+                )
+            if self._ended:
+                reason = "ended"
+                break
+            if self._should_continue():
+                await workflow.wait_condition(
+                    lambda: workflow.all_handlers_finished() and not self._lock.locked()
+                )
+                workflow.continue_as_new(
+                    inp.model_copy(
+                        update={
+                            "turns": self._turns,
+                            "replies": tuple(self._replies.values())[-REMEMBERED_REPLIES:],
+                        }
+                    )
+                )
+        self._closed = True
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return SessionEnd(turns=self._turns, reason=reason)
+
+    def _should_continue(self) -> bool:
+        return self._turns_this_run >= self._inp.turns_per_run or (
+            workflow.info().is_continue_as_new_suggested()
+        )
+
+    @workflow.update
+    async def send(self, turn: Turn) -> Reply:
+        """Process one user turn and return the agent's reply."""
+        async with self._lock:
+            if turn.message_id in self._replies:
+                return self._replies[turn.message_id]
+            inp = self._inp
+            result = await run_step(
+                inp.agent,
+                f"turn-{turn.message_id}",
+                turn.text,
+                tenant=inp.tenant,
+                session=inp.session,
+                user=inp.user,
+                user_message=True,
+                preview_chars=REPLY_CHARS,
+            )
+            self._turns += 1
+            self._turns_this_run += 1
+            reply = Reply(
+                message_id=turn.message_id,
+                text=result.preview,
+                output=result,
+                turn=self._turns,
+            )
+            self._replies[turn.message_id] = reply
+            while len(self._replies) > REMEMBERED_REPLIES:
+                del self._replies[next(iter(self._replies))]
+            self._compact_due = True
+            workflow.set_current_details(f"{self._turns} turns; last: {reply.text[:80]}")
+            return reply
+
+    @send.validator
+    def _check_turn(self, turn: Turn) -> None:
+        if self._closed or self._ended:
+            raise ValueError("this session has ended; start a new one")
+
+    @workflow.signal
+    def end(self) -> None:
+        """End the session after any turn in progress."""
+        self._ended = True
+
+    @workflow.query
+    def state(self) -> SessionState:
+        """The session's counters and last reply."""
+        last = next(reversed(self._replies.values()), None)
+        return SessionState(
+            tenant=self._inp.tenant,
+            session=self._inp.session,
+            turns=self._turns,
+            turns_this_run=self._turns_this_run,
+            last_reply=last.text if last else None,
+            closed=self._closed,
+        )
