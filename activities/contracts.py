@@ -7,6 +7,7 @@ workflow's history stays small whatever the size of its memory.
 
 from __future__ import annotations
 
+import hashlib
 from string import Formatter
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, field_validator
@@ -25,6 +26,19 @@ class _Contract(BaseModel):
 
 GRANT_SCOPES = ("tenant", "run", "session", "user")
 """The placeholders a grant pattern may use; each is bound per step to a namespace path."""
+
+
+def run_namespace(tenant: str, workflow_id: str) -> tuple[str, str, str]:
+    """A workflow's run namespace ``(tenant, "run", <workflow id>)``.
+
+    A workflow id that is not a valid namespace segment (too long, or with ``/`` or spaces) is
+    replaced by a stable digest of it, so any id works.
+    """
+    try:
+        segment = check_segment(workflow_id)
+    except ValueError:
+        segment = "wf-" + hashlib.blake2b(workflow_id.encode(), digest_size=12).hexdigest()
+    return (tenant, "run", segment)
 
 
 def _segment(value: str) -> str:

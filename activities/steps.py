@@ -29,6 +29,7 @@ from activities.contracts import (
     ToolCallRecord,
     Usage,
     grant_scopes,
+    run_namespace,
 )
 from activities.errors import ModelError, ModelUnavailable
 from activities.heartbeat import heartbeating
@@ -63,7 +64,7 @@ def bindings_for(
     tenant: str, workflow_id: str, session: str | None, user: str | None
 ) -> dict[str, Namespace]:
     """The namespaces a step's symbolic names (``run``, ``session``, ...) stand for."""
-    bound: dict[str, Namespace] = {"tenant": (tenant,), "run": (tenant, "run", workflow_id)}
+    bound: dict[str, Namespace] = {"tenant": (tenant,), "run": run_namespace(tenant, workflow_id)}
     if session:
         bound["session"] = (tenant, "session", session)
     if user:
