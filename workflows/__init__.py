@@ -1,1 +1,50 @@
 """Deterministic orchestration: teams as chains, long-lived sessions, approvals, sub-teams."""
+
+from workflows.chain import ChainWorkflow, team_search_attributes
+from workflows.contracts import (
+    Approval,
+    ChainProgress,
+    ChainResult,
+    ChainSpec,
+    Decision,
+    DecisionAck,
+    Handoff,
+    Loop,
+    Parallel,
+    Reply,
+    SessionEnd,
+    SessionInput,
+    SessionState,
+    Step,
+    SubTeam,
+    Turn,
+    Write,
+)
+from workflows.session import SessionWorkflow, session_search_attributes, session_workflow_id
+from workflows.steps import run_step
+
+__all__ = [
+    "Approval",
+    "ChainProgress",
+    "ChainResult",
+    "ChainSpec",
+    "ChainWorkflow",
+    "Decision",
+    "DecisionAck",
+    "Handoff",
+    "Loop",
+    "Parallel",
+    "Reply",
+    "SessionEnd",
+    "SessionInput",
+    "SessionState",
+    "SessionWorkflow",
+    "Step",
+    "SubTeam",
+    "Turn",
+    "Write",
+    "run_step",
+    "session_search_attributes",
+    "session_workflow_id",
+    "team_search_attributes",
+]

@@ -29,7 +29,7 @@ with workflow.unsafe.imports_passed_through():
         SubTeam,
         Write,
     )
-    from workflows.search import SESSION, TEAM, TENANT
+    from workflows.search import SESSION, TEAM, TENANT, upsert_missing
     from workflows.steps import run_step, write_memory
 
 
@@ -45,7 +45,7 @@ class ChainWorkflow:
         self._results: list[StepResult] = []
         self._current: set[str] = set()
         self._children: list[str] = []
-        self._waiting: str | None = None
+        self._pending: Approval | None = None
         self._decisions: dict[str, Decision] = {}
         self._status = "running"
 
@@ -53,6 +53,7 @@ class ChainWorkflow:
     async def run(self, spec: ChainSpec) -> ChainResult:
         """Run the chain; return every step's reference and the last step's as ``final``."""
         self._spec = spec
+        upsert_missing(team_search_attributes(spec).search_attributes)
         try:
             for node in spec.nodes:
                 await self._node(node)
@@ -77,7 +78,7 @@ class ChainWorkflow:
             status=self._status,
             done=len(self._results),
             current=tuple(sorted(self._current)),
-            waiting_for=self._waiting,
+            waiting_for=self._pending.name if self._pending else None,
         )
 
     @workflow.update
@@ -88,11 +89,16 @@ class ChainWorkflow:
 
     @decide.validator
     def _check_decision(self, decision: Decision) -> None:
-        if self._waiting != decision.approval:
+        pending = self._pending
+        if pending is None or pending.name != decision.approval:
             raise ValueError(
                 f"no pending approval named {decision.approval!r}"
-                + (f"; waiting for {self._waiting!r}" if self._waiting else "")
+                + (f"; waiting for {pending.name!r}" if pending else "")
             )
+        if decision.approval in self._decisions:
+            raise ValueError(f"approval {decision.approval!r} is already decided")
+        if decision.edit is not None and pending.edits is None:
+            raise ValueError(f"approval {decision.approval!r} has no output to edit")
 
     async def _node(
         self, node: Step | Parallel | Handoff | Loop | Approval | Write | SubTeam
@@ -164,17 +170,20 @@ class ChainWorkflow:
                 return
 
     async def _approval(self, node: Approval) -> None:
-        self._waiting = node.name
+        self._pending = node
         self._details(f"waiting for approval {node.name!r}: {node.prompt}")
         try:
             await workflow.wait_condition(
                 lambda: node.name in self._decisions, timeout=node.timeout
             )
-            decision = self._decisions[node.name]
         except TimeoutError:
-            decision = Decision(approval=node.name, approve=node.default == "approve", by="timeout")
+            pass
         finally:
-            self._waiting = None
+            self._pending = None
+        # Popped, so that a later approval of the same name waits for its own decision.
+        decision = self._decisions.pop(node.name, None) or Decision(
+            approval=node.name, approve=node.default == "approve", by="timeout"
+        )
         writes = [
             MemoryWrite(
                 namespace=f"{self._spec.tenant}/run/{workflow.info().workflow_id}",

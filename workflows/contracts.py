@@ -130,6 +130,17 @@ class ChainSpec(_Contract):
         for step in _steps(self.nodes):
             if step.agent not in known:
                 raise ValueError(f"step uses agent {step.agent!r}, which the team does not define")
+        for node in self.nodes:
+            if isinstance(node, Parallel):
+                names = [s.step_name for s in node.steps]
+                if len(set(names)) != len(names):
+                    # Parallel steps of one name would race for one output key.
+                    raise ValueError(f"parallel steps need distinct names, got {names}")
+            elif isinstance(node, SubTeam) and node.team.tenant != self.tenant:
+                raise ValueError(
+                    f"sub-team {node.team.name!r} is in tenant {node.team.tenant!r}, "
+                    f"not {self.tenant!r}"
+                )
         return self
 
     def agent(self, name: str) -> AgentSpec:

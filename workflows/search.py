@@ -2,9 +2,14 @@
 
 Register them once per Temporal namespace; `cairn dev` and the test server do it at start-up,
 production does it with ``temporal operator search-attribute create`` (see deploy/README.md).
+Starters should set them when they start a workflow; a workflow started without them sets the
+missing ones itself on its first task.
 """
 
-from temporalio.common import SearchAttributeKey
+from collections.abc import Sequence
+
+from temporalio import workflow
+from temporalio.common import SearchAttributeKey, SearchAttributePair
 
 TENANT = SearchAttributeKey.for_keyword("CairnTenant")
 SESSION = SearchAttributeKey.for_keyword("CairnSession")
@@ -12,3 +17,11 @@ TEAM = SearchAttributeKey.for_keyword("CairnTeam")
 AGENT = SearchAttributeKey.for_keyword("CairnAgent")
 
 SEARCH_ATTRIBUTES: list[SearchAttributeKey[str]] = [TENANT, SESSION, TEAM, AGENT]
+
+
+def upsert_missing(pairs: Sequence[SearchAttributePair[str]]) -> None:
+    """Inside a workflow: set those of ``pairs`` the workflow does not carry yet."""
+    current = workflow.info().typed_search_attributes
+    missing = [p for p in pairs if current.get(p.key) is None]
+    if missing:
+        workflow.upsert_search_attributes([p.key.value_set(p.value) for p in missing])

@@ -11,20 +11,35 @@ from __future__ import annotations
 import asyncio
 
 from temporalio import workflow
+from temporalio.common import SearchAttributePair, TypedSearchAttributes
 
 with workflow.unsafe.imports_passed_through():
-    from activities.contracts import CompactInput
+    from activities.contracts import PREVIEW_CHARS, CompactInput
     from workflows.contracts import Reply, SessionEnd, SessionInput, SessionState, Turn
+    from workflows.search import AGENT, SESSION, TENANT, upsert_missing
     from workflows.steps import compact, run_step
 
 # Replies kept for answering a resent turn; carried across continue-as-new.
 REMEMBERED_REPLIES = 64
 REPLY_CHARS = 8000
+# Python agents have no model of their own to summarize with.
+FALLBACK_COMPACTION_MODEL = "scripted"
 
 
 def session_workflow_id(tenant: str, session: str) -> str:
     """The one workflow id of a session: starting it twice finds the running one."""
     return f"session:{tenant}:{session}"
+
+
+def session_search_attributes(inp: SessionInput) -> TypedSearchAttributes:
+    """The search attributes a session's workflow carries (tenant, session, agent)."""
+    return TypedSearchAttributes(
+        [
+            SearchAttributePair(TENANT, inp.tenant),
+            SearchAttributePair(SESSION, inp.session),
+            SearchAttributePair(AGENT, inp.agent.name),
+        ]
+    )
 
 
 @workflow.defn
@@ -47,6 +62,7 @@ class SessionWorkflow:
     @workflow.run
     async def run(self, inp: SessionInput) -> SessionEnd:
         """Serve turns until the session is ended or idle, continuing as new along the way."""
+        upsert_missing(session_search_attributes(inp).search_attributes)
         while True:
             try:
                 await workflow.wait_condition(
@@ -54,25 +70,26 @@ class SessionWorkflow:
                     timeout=inp.idle_timeout,
                 )
             except TimeoutError:
+                if not workflow.all_handlers_finished():
+                    continue  # a turn is still running: the session is not idle
                 reason = "idle"
                 break
             if self._compact_due:
                 self._compact_due = False
+                model = inp.agent.model
                 await compact(
                     CompactInput(
                         tenant=inp.tenant,
                         session=inp.session,
                         budget_tokens=inp.compact_budget,
-                        model=inp.agent.model,
+                        model=FALLBACK_COMPACTION_MODEL if model.startswith("python:") else model,
                     )
                 )
             if self._ended:
                 reason = "ended"
                 break
             if self._should_continue():
-                await workflow.wait_condition(
-                    lambda: workflow.all_handlers_finished() and not self._lock.locked()
-                )
+                await workflow.wait_condition(workflow.all_handlers_finished)
                 workflow.continue_as_new(
                     inp.model_copy(
                         update={
@@ -97,9 +114,10 @@ class SessionWorkflow:
             if turn.message_id in self._replies:
                 return self._replies[turn.message_id]
             inp = self._inp
+            # Named by turn number: unique across runs, whatever the client's message ids.
             result = await run_step(
                 inp.agent,
-                f"turn-{turn.message_id}",
+                f"turn-{self._turns + 1}",
                 turn.text,
                 tenant=inp.tenant,
                 session=inp.session,
@@ -112,7 +130,8 @@ class SessionWorkflow:
             reply = Reply(
                 message_id=turn.message_id,
                 text=result.preview,
-                output=result,
+                # The reply's text is the full preview; the reference need not carry it twice.
+                output=result.model_copy(update={"preview": result.preview[:PREVIEW_CHARS]}),
                 turn=self._turns,
             )
             self._replies[turn.message_id] = reply
