@@ -14,7 +14,13 @@ from temporalio.common import SearchAttributePair, TypedSearchAttributes
 from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
-    from activities.contracts import AgentSpec, MemoryWrite, StepResult, WriteInput
+    from activities.contracts import (
+        AgentSpec,
+        MemoryWrite,
+        StepResult,
+        WriteInput,
+        run_namespace,
+    )
     from workflows.contracts import (
         Approval,
         ChainProgress,
@@ -184,9 +190,10 @@ class ChainWorkflow:
         decision = self._decisions.pop(node.name, None) or Decision(
             approval=node.name, approve=node.default == "approve", by="timeout"
         )
+        run = "/".join(run_namespace(self._spec.tenant, workflow.info().workflow_id))
         writes = [
             MemoryWrite(
-                namespace=f"{self._spec.tenant}/run/{workflow.info().workflow_id}",
+                namespace=run,
                 key=f"approval:{node.name}",
                 value={
                     "approved": decision.approve,
@@ -198,7 +205,7 @@ class ChainWorkflow:
         if decision.edit is not None and node.edits is not None:
             writes.append(
                 MemoryWrite(
-                    namespace=f"{self._spec.tenant}/run/{workflow.info().workflow_id}",
+                    namespace=run,
                     key=f"output:{node.edits}",
                     value={
                         "text": decision.edit,
