@@ -9,7 +9,7 @@ database transaction on a clean exit. Nothing is applied when the body raises.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from types import TracebackType
@@ -32,6 +32,9 @@ Merge = Literal["replace", "append"] | Reducer
 
 MAX_RESULT_BYTES = 64 * 1024
 
+MAX_VALUE_DEPTH = 100
+"""How deeply lists and objects may nest in a value (pydantic cannot read much deeper ones)."""
+
 
 def dumps(value: object) -> str:
     """Compact JSON for storage; pydantic models are dumped in JSON mode first."""
@@ -40,24 +43,125 @@ def dumps(value: object) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
 
 
-def encode_value(namespace: Namespace, key: str, value: object, limit: int) -> str:
-    """Validate and encode a value, enforcing the size cap before anything is written."""
+def _shape_problem(value: object) -> str | None:
+    """What makes ``value`` unfit to store as JSON that reads back unchanged, if anything.
+
+    Iterative, so a pathologically deep value cannot exhaust the stack.
+    """
+    stack: list[tuple[object, int]] = [(value, 1)]
+    while stack:
+        v, depth = stack.pop()
+        if isinstance(v, dict):
+            children: Iterable[object] = v.values()
+            bad = next((k for k in v if not isinstance(k, str)), None)
+            if bad is not None:
+                return f"has a non-string object key {bad!r} (JSON object keys are strings)"
+        elif isinstance(v, (list, tuple)):
+            children = v
+        else:
+            continue
+        if depth > MAX_VALUE_DEPTH:
+            return f"nests lists and objects more than {MAX_VALUE_DEPTH} levels deep"
+        stack.extend((child, depth + 1) for child in children)
+    return None
+
+
+def to_json(value: object, what: str) -> str:
+    """Encode a value for storage, or raise `InvalidInput` saying what is wrong with it.
+
+    ``what`` names the value in the message (e.g. ``"value for 'acme/s' key 'plan'"``).
+    """
+    if isinstance(value, BaseModel):
+        value = value.model_dump(mode="json")
+    problem = _shape_problem(value)
+    if problem is not None:
+        raise InvalidInput(f"{what} {problem}")
     try:
         text = dumps(value)
-    except (TypeError, ValueError) as exc:
-        raise InvalidInput(
-            f"value for {'/'.join(namespace)!r} key {key!r} is not JSON-serializable: {exc}"
-        ) from None
-    size = len(text.encode("utf-8", "surrogatepass"))
-    if size > limit:
-        raise ValueTooLarge(namespace, key, size, limit)
+    except (TypeError, ValueError, RecursionError) as exc:
+        raise InvalidInput(f"{what} is not JSON-serializable: {exc}") from None
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
-        raise InvalidInput(
-            f"value for {'/'.join(namespace)!r} key {key!r} contains invalid Unicode"
-        ) from None
+        raise InvalidInput(f"{what} contains invalid Unicode (a lone surrogate)") from None
     return text
+
+
+def encode_value(namespace: Namespace, key: str, value: object, limit: int) -> str:
+    """Validate and encode a value, enforcing the size cap before anything is written."""
+    text = to_json(value, f"value for {'/'.join(namespace)!r} key {key!r}")
+    size = len(text.encode("utf-8"))
+    if size > limit:
+        raise ValueTooLarge(namespace, key, size, limit)
+    return text
+
+
+MAX_TTL = timedelta(days=100 * 365)
+
+
+def check_ttl(ttl: object) -> timedelta | None:
+    """Validate a time to live (seconds or a timedelta, positive, at most `MAX_TTL`)."""
+    if ttl is None:
+        return None
+    seconds = ttl.total_seconds() if isinstance(ttl, timedelta) else ttl
+    if (
+        isinstance(seconds, bool)
+        or not isinstance(seconds, (int, float))
+        or not 0 < seconds <= MAX_TTL.total_seconds()
+    ):
+        raise InvalidInput(
+            f"ttl must be a positive number of seconds up to {MAX_TTL.days} days, got {ttl!r}"
+        )
+    return ttl if isinstance(ttl, timedelta) else timedelta(seconds=seconds)
+
+
+# The widths of the provenance columns (memory.schema.CommitRow).
+_PROVENANCE_LIMITS = {
+    "workflow_id": 1000,
+    "run_id": 100,
+    "activity_id": 200,
+    "agent": 200,
+    "trace_id": 64,
+}
+_MAX_ATTEMPT = 2**31 - 1
+
+
+def check_text(value: object, what: str, max_length: int) -> str:
+    """Validate a free-text label (principal, provenance field): Unicode, no control characters.
+
+    At most ``max_length`` characters and 2,000 bytes of UTF-8 (an indexed column's entry must
+    fit in a PostgreSQL btree page).
+    """
+    return check_key(value, what, max_length=max_length, max_bytes=2000)
+
+
+def check_provenance(provenance: object) -> Provenance:
+    """Validate a commit's provenance so that every field fits its column."""
+    if provenance is None:
+        return Provenance()
+    if not isinstance(provenance, Provenance):
+        raise InvalidInput(f"provenance must be a Provenance, got {type(provenance).__name__}")
+    if provenance.tenant is not None:
+        check_segment(provenance.tenant, "provenance tenant")
+    for field, limit in _PROVENANCE_LIMITS.items():
+        value = getattr(provenance, field)
+        if value is not None:
+            check_text(value, f"provenance {field}", limit)
+    attempt = provenance.attempt
+    if attempt is not None and not 0 <= attempt <= _MAX_ATTEMPT:
+        raise InvalidInput(f"provenance attempt must be from 0 to {_MAX_ATTEMPT}, got {attempt}")
+    return provenance
+
+
+def check_expected_version(expected_version: object) -> int | None:
+    """Validate a compare-and-set ``expected_version`` (None, or an int >= 0)."""
+    if expected_version is not None and (
+        isinstance(expected_version, bool)
+        or not isinstance(expected_version, int)
+        or expected_version < 0
+    ):
+        raise InvalidInput(f"expected_version must be an int >= 0, got {expected_version!r}")
+    return expected_version
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +179,7 @@ class Op:
 
     @property
     def order(self) -> tuple[int, str, str]:
+        """The position of this write in the global lock order."""
         # Every transaction locks head rows in one global order, so concurrent commits on
         # PostgreSQL cannot deadlock on each other.
         return (0 if self.kind != "append" else 1, "/".join(self.namespace), self.key)
@@ -88,6 +193,7 @@ class Applied:
     replayed: bool
     result: JsonValue
     writes: tuple[MemoryRef, ...]
+    tenant: str | None = None
 
 
 class Commit:
@@ -107,6 +213,7 @@ class Commit:
         self.seq: int | None = None
         self.replayed = False
         self.writes: tuple[MemoryRef, ...] = ()
+        self._applied: Applied | None = None
 
     async def __aenter__(self) -> Commit:
         previous = await self._store._find_commit(self.key)
@@ -120,16 +227,21 @@ class Commit:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if exc_type is not None or self.replayed:
+        if exc_type is not None:
             return
-        result = self.result.model_dump(mode="json") if isinstance(self.result, BaseModel) else self.result
-        encoded = dumps(result)
-        if len(encoded.encode()) > MAX_RESULT_BYTES:
-            raise ValueTooLarge(("commit",), self.key, len(encoded.encode()), MAX_RESULT_BYTES)
+        if self._applied is not None and self._applied.replayed:
+            # The body may have assigned `result`; a replay reports the stored one.
+            self._done(self._applied)
+            return
+        encoded = to_json(self.result, f"result of commit {self.key!r}")
+        size = len(encoded.encode("utf-8"))
+        if size > MAX_RESULT_BYTES:
+            raise ValueTooLarge(("commit",), self.key, size, MAX_RESULT_BYTES)
         ops = sorted(self.ops, key=lambda op: op.order)
         self._done(await self._store._apply(self.key, self.provenance, ops, encoded))
 
     def _done(self, applied: Applied) -> None:
+        self._applied = applied
         self.seq = applied.seq
         self.replayed = applied.replayed
         self.result = applied.result
@@ -164,18 +276,10 @@ class Commit:
         """
         ns = check_namespace(namespace)
         check_key(key)
-        if expected_version is not None and (
-            isinstance(expected_version, bool)
-            or not isinstance(expected_version, int)
-            or expected_version < 0
-        ):
-            raise InvalidInput(f"expected_version must be an int >= 0, got {expected_version!r}")
+        check_expected_version(expected_version)
         if merge not in ("replace", "append") and not callable(merge):
             raise InvalidInput(f"merge must be 'replace', 'append' or a function, got {merge!r}")
-        if isinstance(ttl, (int, float)) and not isinstance(ttl, bool):
-            ttl = timedelta(seconds=ttl)
-        if ttl is not None and (not isinstance(ttl, timedelta) or ttl <= timedelta(0)):
-            raise InvalidInput(f"ttl must be a positive number of seconds, got {ttl!r}")
+        ttl = check_ttl(ttl)
         self._add(
             Op(
                 "put",
@@ -194,7 +298,8 @@ class Commit:
     ) -> None:
         """Delete ``(namespace, key)``: a tombstone version; history keeps the earlier ones."""
         ns = check_namespace(namespace)
-        self._add(Op("delete", ns, check_key(key), expected_version=expected_version))
+        check_key(key)
+        self._add(Op("delete", ns, key, expected_version=check_expected_version(expected_version)))
 
     def append(self, namespace: Sequence[str], stream: str, item: object) -> None:
         """Append ``item`` to the stream ``(namespace, stream)``; streams never conflict."""

@@ -14,7 +14,7 @@ from sqlalchemy import Connection, insert, inspect, select, text, update
 from memory import schema
 from memory.errors import MemoryStoreError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 # Arbitrary but fixed: the advisory lock key Cairn's migrations serialize on.
 _PG_LOCK = 0x0C41_124E
 
@@ -46,7 +46,14 @@ def _v1_initial(conn: Connection) -> None:
         )
 
 
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _v1_initial}
+def _v2_long_commit_keys(conn: Connection) -> None:
+    # Commit keys are built from Temporal ids, and a workflow id alone may be 1,000 bytes.
+    # (SQLite does not enforce VARCHAR lengths; a database created at v1 there needs nothing.)
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql("ALTER TABLE cairn_commits ALTER COLUMN key TYPE VARCHAR(2000)")
+
+
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _v1_initial, 2: _v2_long_commit_keys}
 assert max(MIGRATIONS) == SCHEMA_VERSION
 
 

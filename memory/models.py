@@ -25,7 +25,7 @@ class Provenance(_Frozen):
 
 
 class MemoryRef(_Frozen):
-    """An exact reference to one version of an entry (or one stream item, with ``kind="stream"``)."""
+    """An exact reference to one version of an entry, or to a stream item (``kind="stream"``)."""
 
     namespace: tuple[str, ...]
     key: str

@@ -17,9 +17,10 @@ Namespace = tuple[str, ...]
 MAX_DEPTH = 8
 MAX_SEGMENT = 64
 MAX_KEY = 512
+MAX_COMMIT_KEY = 2000
 MAX_TAGS = 16
 
-_SEGMENT = re.compile(r"[A-Za-z0-9._:\-]{1,%d}" % MAX_SEGMENT)
+_SEGMENT = re.compile(rf"[A-Za-z0-9._:\-]{{1,{MAX_SEGMENT}}}")
 _SEP = "/"
 # The character right after "/" in byte order: every namespace under "a/b" sorts in
 # ["a/b/", "a/b0").
@@ -57,19 +58,35 @@ def check_namespace(namespace: object, *, allow_empty: bool = False) -> Namespac
     return tuple(check_segment(s) for s in namespace)
 
 
-def check_key(key: object, what: str = "key") -> str:
-    """Validate an entry key: 1-512 characters of valid Unicode, no control characters."""
+def check_key(
+    key: object, what: str = "key", *, max_length: int = MAX_KEY, max_bytes: int | None = None
+) -> str:
+    """Validate an entry key: 1-512 characters of valid Unicode, no control characters.
+
+    With ``max_bytes``, its UTF-8 encoding must also fit in that many bytes.
+    """
     if not isinstance(key, str):
         raise InvalidInput(f"{what} must be a string, got {type(key).__name__}")
-    if not 0 < len(key) <= MAX_KEY:
-        raise InvalidInput(f"{what} must be 1-{MAX_KEY} characters, got {len(key)}")
-    if any(ord(c) < 32 or ord(c) == 127 for c in key):
+    if not 0 < len(key) <= max_length:
+        raise InvalidInput(f"{what} must be 1-{max_length} characters, got {len(key)}")
+    if any(ord(c) < 32 or 127 <= ord(c) < 160 for c in key):  # C0, DEL and C1
         raise InvalidInput(f"{what} {key[:80]!r} contains a control character")
     try:
-        key.encode("utf-8")
+        size = len(key.encode("utf-8"))
     except UnicodeEncodeError:
         raise InvalidInput(f"{what} {key[:80]!r} is not valid Unicode") from None
+    if max_bytes is not None and size > max_bytes:
+        raise InvalidInput(f"{what} is {size} bytes of UTF-8; the limit is {max_bytes}")
     return key
+
+
+def check_commit_key(key: object) -> str:
+    """Validate a commit's idempotency key: like an entry key, but up to 2,000 characters.
+
+    It must also fit in 2,000 bytes of UTF-8: enough for keys built from Temporal workflow and
+    activity ids, and small enough for a PostgreSQL btree index entry.
+    """
+    return check_key(key, "commit key", max_length=MAX_COMMIT_KEY, max_bytes=MAX_COMMIT_KEY)
 
 
 def check_tags(tags: Sequence[str] | None) -> tuple[str, ...]:
@@ -94,8 +111,10 @@ def decode(stored: str) -> Namespace:
 
 
 def prefix_bounds(prefix: Namespace) -> tuple[str, str, str]:
-    """``(exact, low, high)``: a namespace is under ``prefix`` iff it equals ``exact`` or lies in
-    ``[low, high)``."""
+    """``(exact, low, high)`` bounds of the namespaces at or under ``prefix``.
+
+    A namespace is under ``prefix`` iff it equals ``exact`` or lies in ``[low, high)``.
+    """
     exact = encode(prefix)
     return exact, exact + _SEP, exact + _SEP_NEXT
 

@@ -9,13 +9,14 @@ same whether or not the data exists.
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, field_validator
 
-from memory.commit import Commit, Merge
+from memory.commit import Applied, Commit, Merge, check_provenance
 from memory.errors import AccessDenied, InvalidInput, NotFound
 from memory.models import AuditRecord, CommitRecord, Entry, Page, Provenance, SearchHit, StreamItem
 from memory.namespace import Namespace, check_namespace, check_segment
@@ -74,6 +75,13 @@ class ScopedCommit(Commit):
         super().__init__(store, key, provenance)
         self._scope = scope
 
+    def _done(self, applied: Applied) -> None:
+        # Commit keys are unique across tenants: replaying another tenant's commit would hand
+        # this handle that tenant's stored result, so it is refused instead.
+        if applied.replayed and applied.tenant != self._scope.tenant:
+            raise self._scope.reused_key(self.key)
+        super()._done(applied)
+
     def put(
         self,
         namespace: Sequence[str],
@@ -88,7 +96,13 @@ class ScopedCommit(Commit):
         """Check the write grant, then `Commit.put`."""
         self._scope.check("write", namespace)
         super().put(
-            namespace, key, value, expected_version=expected_version, tags=tags, ttl=ttl, merge=merge
+            namespace,
+            key,
+            value,
+            expected_version=expected_version,
+            tags=tags,
+            ttl=ttl,
+            merge=merge,
         )
 
     def delete(
@@ -108,6 +122,8 @@ class ScopedStore:
     """The `MemoryStore` API for one principal, limited to its grants and its tenant."""
 
     def __init__(self, store: MemoryStore, principal: str, grants: Grants) -> None:
+        if not isinstance(grants, Grants):
+            raise InvalidInput(f"grants must be a Grants, got {type(grants).__name__}")
         self.store = store
         self.principal = principal
         self.grants = grants
@@ -120,9 +136,17 @@ class ScopedStore:
             raise AccessDenied(self.principal, ns, action)
         return ns
 
+    def reused_key(self, key: str) -> AccessDenied:
+        """The error for a commit key that another tenant's commit already holds."""
+        return AccessDenied(self.principal, (self.tenant,), f"reuse commit key {key!r} in")
+
     def commit(self, *, key: str | None = None, provenance: Provenance | None = None) -> Commit:
-        """Like `MemoryStore.commit`; the provenance names this tenant and, by default, agent."""
-        prov = (provenance or Provenance()).model_copy(update={"tenant": self.tenant})
+        """Like `MemoryStore.commit`; the provenance names this tenant and, by default, agent.
+
+        Raises:
+            AccessDenied: On entry (or exit), when ``key`` belongs to another tenant's commit.
+        """
+        prov = check_provenance(provenance).model_copy(update={"tenant": self.tenant})
         if prov.agent is None:
             prov = prov.model_copy(update={"agent": self.principal})
         plain = self.store.commit(key=key, provenance=prov)
@@ -132,7 +156,7 @@ class ScopedStore:
         """`MemoryStore.get` within the read grants."""
         return await self.store.get(self.check("read", namespace), key, **kw)
 
-    async def history(self, namespace: Sequence[str], key: str, **kw: Any) -> list[Entry]:
+    async def history(self, namespace: Sequence[str], key: str, **kw: Any) -> builtins.list[Entry]:
         """`MemoryStore.history` within the read grants."""
         return await self.store.history(self.check("read", namespace), key, **kw)
 
@@ -140,22 +164,40 @@ class ScopedStore:
         """`MemoryStore.list` within the read grants."""
         return await self.store.list(self.check("read", prefix), **kw)
 
-    async def tail(self, namespace: Sequence[str], stream: str, n: int = 20) -> list[StreamItem]:
+    async def tail(
+        self, namespace: Sequence[str], stream: str, n: int = 20
+    ) -> builtins.list[StreamItem]:
         """`MemoryStore.tail` within the read grants."""
         return await self.store.tail(self.check("read", namespace), stream, n)
 
-    async def read_stream(self, namespace: Sequence[str], stream: str, **kw: Any) -> list[StreamItem]:
+    async def read_stream(
+        self, namespace: Sequence[str], stream: str, **kw: Any
+    ) -> builtins.list[StreamItem]:
         """`MemoryStore.read_stream` within the read grants."""
         return await self.store.read_stream(self.check("read", namespace), stream, **kw)
 
-    async def search(self, prefix: Sequence[str], text: str, **kw: Any) -> list[SearchHit]:
+    async def search(self, prefix: Sequence[str], text: str, **kw: Any) -> builtins.list[SearchHit]:
         """`MemoryStore.search` within the read grants."""
         return await self.store.search(self.check("read", prefix), text, **kw)
 
-    async def fork(self, src: Sequence[str], dst: Sequence[str], **kw: Any) -> CommitRecord:
+    async def fork(
+        self,
+        src: Sequence[str],
+        dst: Sequence[str],
+        *,
+        as_of: int | None = None,
+        key: str | None = None,
+        provenance: Provenance | None = None,
+    ) -> CommitRecord:
         """`MemoryStore.fork`: needs read on ``src`` and write on ``dst``."""
-        self.check("read", src)
-        return await self.store.fork(src, self.check("write", dst), **kw)
+        src_ns, dst_ns = self.check("read", src), self.check("write", dst)
+        prov = check_provenance(provenance).model_copy(update={"tenant": self.tenant})
+        if prov.agent is None:
+            prov = prov.model_copy(update={"agent": self.principal})
+        record = await self.store.fork(src_ns, dst_ns, as_of=as_of, key=key, provenance=prov)
+        if record.provenance.tenant != self.tenant:
+            raise self.reused_key(record.key)
+        return record
 
     async def forget(self, prefix: Sequence[str]) -> dict[str, int]:
         """`MemoryStore.forget`, needing write on ``prefix``; audited under this principal."""
@@ -171,10 +213,10 @@ class ScopedStore:
             raise NotFound(f"commit {key!r}")
         return record
 
-    async def list_commits(self, **kw: Any) -> list[CommitRecord]:
+    async def list_commits(self, **kw: Any) -> builtins.list[CommitRecord]:
         """`MemoryStore.list_commits` of this tenant only."""
         return await self.store.list_commits(**{**kw, "tenant": self.tenant})
 
-    async def audit_log(self, **kw: Any) -> list[AuditRecord]:
+    async def audit_log(self, **kw: Any) -> builtins.list[AuditRecord]:
         """Not available to a scoped handle: the audit log spans tenants."""
         raise AccessDenied(self.principal, (self.tenant,), "read the audit log of")

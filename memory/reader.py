@@ -13,7 +13,7 @@ from memory import schema, search
 from memory.commit import loads
 from memory.errors import InvalidInput, NotFound
 from memory.models import AuditRecord, CommitRecord, Entry, Page, Provenance, SearchHit, StreamItem
-from memory.namespace import Namespace, decode, encode
+from memory.namespace import Namespace, check_key, check_namespace, decode, encode
 from memory.writer import commit_writes, under
 
 h, e, c = schema.heads, schema.entries, schema.commits
@@ -46,11 +46,15 @@ def utc(value: datetime) -> datetime:
     return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
 
 
-def _provenance(row: Row[Any]) -> Provenance:
+# Any row of a select, whatever its columns.
+AnyRow = Row[*tuple[Any, ...]]
+
+
+def _provenance(row: AnyRow) -> Provenance:
     return Provenance(**{col.name: getattr(row, col.name) for col in _PROVENANCE})
 
 
-def _entry(row: Row[Any]) -> Entry:
+def _entry(row: AnyRow) -> Entry:
     return Entry(
         namespace=decode(row.ns),
         key=row.key,
@@ -77,7 +81,9 @@ def get(conn: Connection, ns: Namespace, key: str, as_of: int | None, now: datet
     """The current (or as-of) live version of a key, else `NotFound`."""
     stmt = select(*_ENTRY, *_PROVENANCE).outerjoin(c, c.c.seq == e.c.commit_seq)
     if as_of is None:
-        stmt = stmt.join(h, (h.c.ns == e.c.ns) & (h.c.key == e.c.key) & (h.c.version == e.c.version))
+        stmt = stmt.join(
+            h, (h.c.ns == e.c.ns) & (h.c.key == e.c.key) & (h.c.version == e.c.version)
+        )
         stmt = stmt.where(h.c.ns == encode(ns), h.c.key == key)
     else:
         stmt = stmt.where(e.c.ns == encode(ns), e.c.key == key, e.c.commit_seq <= as_of)
@@ -89,7 +95,9 @@ def get(conn: Connection, ns: Namespace, key: str, as_of: int | None, now: datet
     return _entry(row)
 
 
-def history(conn: Connection, ns: Namespace, key: str, limit: int | None, now: datetime) -> list[Entry]:
+def history(
+    conn: Connection, ns: Namespace, key: str, limit: int | None, now: datetime
+) -> list[Entry]:
     """Every unexpired version of a key, oldest first, with provenance; `NotFound` if none."""
     stmt = (
         select(*_ENTRY, *_PROVENANCE)
@@ -107,8 +115,11 @@ def _cursor(cursor: str) -> tuple[str, str]:
     try:
         ns, key = json.loads(base64.urlsafe_b64decode(cursor.encode()))
         if isinstance(ns, str) and isinstance(key, str):
-            return ns, key
-    except (ValueError, TypeError):
+            # A forged cursor must not smuggle what no namespace or key may hold (NUL bytes,
+            # lone surrogates) into a query.
+            check_namespace(decode(ns))
+            return ns, check_key(key)
+    except (ValueError, TypeError):  # InvalidInput is a ValueError too
         pass
     raise InvalidInput(f"invalid list cursor {cursor[:40]!r}; pass back a next_cursor unchanged")
 
@@ -144,7 +155,7 @@ def list_entries(
     return Page(entries=tuple(_entry(r) for r in rows), next_cursor=next_cursor)
 
 
-def _item(row: Row[Any]) -> StreamItem:
+def _item(row: AnyRow) -> StreamItem:
     return StreamItem(
         namespace=decode(row.ns),
         stream=row.stream,
@@ -176,7 +187,12 @@ def stream_items(
 
 
 def search_hits(
-    conn: Connection, prefix: Namespace, query: str, limit: int, tags: tuple[str, ...], now: datetime
+    conn: Connection,
+    prefix: Namespace,
+    query: str,
+    limit: int,
+    tags: tuple[str, ...],
+    now: datetime,
 ) -> list[SearchHit]:
     """Ranked keyword matches among current entries and stream items under ``prefix``."""
     rows = search.search_rows(conn, prefix, search.query_terms(query), tags, limit, now)
@@ -194,7 +210,7 @@ def search_hits(
     ]
 
 
-def _commit(conn: Connection, row: Row[Any]) -> CommitRecord:
+def _commit(conn: Connection, row: AnyRow) -> CommitRecord:
     return CommitRecord(
         seq=row.seq,
         key=row.key,

@@ -51,8 +51,12 @@ class CommitRow(_Table, table=True):
     """One applied commit, unique by idempotency key."""
 
     __tablename__ = "cairn_commits"
-    seq: int | None = Field(default=None, sa_column=Column(_Id, primary_key=True, autoincrement=True))
-    key: str = Field(sa_column=Column(String(300), nullable=False, unique=True))
+    seq: int | None = Field(
+        default=None, sa_column=Column(_Id, primary_key=True, autoincrement=True)
+    )
+    # Long enough for keys derived from Temporal ids (a workflow id may be 1,000 bytes);
+    # checked as bytes too (memory.namespace.check_commit_key) to stay within a btree entry.
+    key: str = Field(sa_column=Column(String(2000), nullable=False, unique=True))
     tenant: str | None = Field(default=None, sa_column=Column(String(64)))
     workflow_id: str | None = Field(default=None, sa_column=Column(String(1000), index=True))
     run_id: str | None = Field(default=None, sa_column=Column(String(100)))
@@ -86,7 +90,9 @@ class EntryRow(_Table, table=True):
         UniqueConstraint("ns", "key", "version", name="cairn_entries_version"),
         Index("cairn_entries_commit", "commit_seq"),
     )
-    id: int | None = Field(default=None, sa_column=Column(_Id, primary_key=True, autoincrement=True))
+    id: int | None = Field(
+        default=None, sa_column=Column(_Id, primary_key=True, autoincrement=True)
+    )
     ns: str = Field(sa_column=Column(_Name, nullable=False))
     key: str = Field(sa_column=Column(_Name, nullable=False))
     version: int = Field(sa_column=Column(Integer, nullable=False))
@@ -115,7 +121,9 @@ class StreamItemRow(_Table, table=True):
         UniqueConstraint("ns", "stream", "seq", name="cairn_stream_items_seq"),
         Index("cairn_stream_items_commit", "commit_seq"),
     )
-    id: int | None = Field(default=None, sa_column=Column(_Id, primary_key=True, autoincrement=True))
+    id: int | None = Field(
+        default=None, sa_column=Column(_Id, primary_key=True, autoincrement=True)
+    )
     ns: str = Field(sa_column=Column(_Name, nullable=False))
     stream: str = Field(sa_column=Column(_Name, nullable=False))
     seq: int = Field(sa_column=Column(BigInteger, nullable=False))
@@ -129,7 +137,9 @@ class SearchDocRow(_Table, table=True):
 
     __tablename__ = "cairn_search_docs"
     __table_args__ = (Index("cairn_search_docs_key", "ns", "key", "kind"),)
-    id: int | None = Field(default=None, sa_column=Column(_Id, primary_key=True, autoincrement=True))
+    id: int | None = Field(
+        default=None, sa_column=Column(_Id, primary_key=True, autoincrement=True)
+    )
     ns: str = Field(sa_column=Column(_Name, nullable=False))
     key: str = Field(sa_column=Column(_Name, nullable=False))
     kind: str = Field(sa_column=Column(String(8), nullable=False))
@@ -143,7 +153,9 @@ class AuditRow(_Table, table=True):
     """A content-free record of a destructive operation."""
 
     __tablename__ = "cairn_audit"
-    id: int | None = Field(default=None, sa_column=Column(_Id, primary_key=True, autoincrement=True))
+    id: int | None = Field(
+        default=None, sa_column=Column(_Id, primary_key=True, autoincrement=True)
+    )
     at: datetime = Field(sa_column=Column(_Time, nullable=False))
     action: str = Field(sa_column=Column(String(40), nullable=False))
     target: str = Field(sa_column=Column(Text, nullable=False))

@@ -25,13 +25,13 @@ MAX_TERMS = 32
 
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
 STOP_WORDS = frozenset(
-    """a about above after again against all am an and any are as at be because been before
-    being below between both but by can did do does doing down during each few for from further
-    had has have having he her here hers herself him himself his how i if in into is it its
-    itself just me more most my myself no nor not now of off on once only or other our ours
-    ourselves out over own same she should so some such than that the their theirs them
-    themselves then there these they this those through to too under until up very was we were
-    what when where which while who whom why will with you your yours yourself yourselves""".split()
+    """a about above after again against all am an and any are as at be because been before being
+    below between both but by can did do does doing down during each few for from further had
+    has have having he her here hers herself him himself his how i if in into is it its itself
+    just me more most my myself no nor not now of off on once only or other our ours ourselves
+    out over own same she should so some such than that the their theirs them themselves then
+    there these they this those through to too under until up very was we were what when where
+    which while who whom why will with you your yours yourself yourselves""".split()  # noqa: SIM905
 )
 
 
@@ -101,6 +101,16 @@ def unindex_docs(conn: Connection, doc_ids: Sequence[int]) -> None:
             chunk = doc_ids[start : start + 500]
             marks = ",".join(str(int(i)) for i in chunk)
             conn.exec_driver_sql(f"DELETE FROM cairn_search_fts WHERE rowid IN ({marks})")
+
+
+def purge_deleted_terms(conn: Connection) -> None:
+    """Rewrite the SQLite full-text index so no trace of deleted rows' words is left in it.
+
+    FTS5 deletes only add delete markers; the words themselves stay readable in its segment
+    table until the segments are merged. `forget` must leave nothing, so it merges them all.
+    """
+    if conn.dialect.name == "sqlite":
+        conn.exec_driver_sql("INSERT INTO cairn_search_fts(cairn_search_fts) VALUES ('optimize')")
 
 
 def search_rows(

@@ -9,6 +9,7 @@ not one per statement. Driver errors that mean "could not reach or lock the data
 from __future__ import annotations
 
 import asyncio
+import builtins
 import functools
 import uuid
 from collections.abc import Callable, Sequence
@@ -18,11 +19,11 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from pydantic import BaseModel, ValidationError
-from sqlalchemy import Connection, Engine, create_engine, event, exc
-from sqlalchemy.engine import make_url
+from sqlalchemy import Connection, Engine, exc
 
 from memory import migrations, reader, writer
-from memory.commit import Applied, Commit, Op, dumps
+from memory.commit import Applied, Commit, Op, check_provenance, check_text, dumps
+from memory.engine import create_store_engine, unavailable
 from memory.errors import InvalidInput, MemoryStoreError, StoreUnavailable
 from memory.models import (
     AuditRecord,
@@ -33,7 +34,13 @@ from memory.models import (
     SearchHit,
     StreamItem,
 )
-from memory.namespace import check_key, check_namespace, check_segment, check_tags
+from memory.namespace import (
+    check_commit_key,
+    check_key,
+    check_namespace,
+    check_segment,
+    check_tags,
+)
 
 if TYPE_CHECKING:
     from memory.policy import Grants, ScopedStore
@@ -48,74 +55,34 @@ _RETRY_SQLSTATES = {"40001", "40P01"}
 _RETRIES = 5
 
 
-def _sqlite_connect(dbapi_conn: Any, _record: Any) -> None:
-    # Let SQLAlchemy's "begin" event issue BEGIN itself (the driver's implicit BEGIN cannot
-    # take the write lock up front).
-    dbapi_conn.isolation_level = None
-    cur = dbapi_conn.cursor()
-    # WAL: readers never block the writer. busy_timeout: writers queue for the lock instead of
-    # failing with "database is locked". synchronous=FULL: a commit survives power loss, not
-    # just a process crash.
-    for pragma in ("journal_mode=WAL", "busy_timeout=30000", "foreign_keys=ON", "synchronous=FULL"):
-        cur.execute(f"PRAGMA {pragma}")
-    cur.close()
+# The width of the audit log's principal column.
+MAX_PRINCIPAL = 200
 
 
-def _sqlite_begin(conn: Connection) -> None:
-    # Writes take the write lock first: a read-then-write transaction can never find the
-    # database changed under it, so no update is lost.
-    write = conn.get_execution_options().get("cairn_write", False)
-    conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
-
-
-def create_store_engine(url: str, *, pool_size: int = 8) -> Engine:
-    """An engine for ``sqlite:///path`` or ``postgresql+psycopg://...`` set up for the store."""
-    try:
-        parsed = make_url(url)
-    except exc.ArgumentError:
-        raise InvalidInput(
-            "memory URL must look like sqlite:///path/to/memory.db or "
-            "postgresql+psycopg://user@host:5432/db"
-        ) from None
-    backend = parsed.get_backend_name()
-    if backend == "sqlite":
-        if parsed.database in (None, "", ":memory:"):
-            raise InvalidInput("SQLite memory needs a file path, e.g. sqlite:///.cairn/memory.db")
-        engine = create_engine(
-            parsed,
-            connect_args={"check_same_thread": False, "timeout": 30},
-            pool_size=pool_size,
-            max_overflow=0,
-        )
-        event.listen(engine, "connect", _sqlite_connect)
-        event.listen(engine, "begin", _sqlite_begin)
-        return engine
-    if backend == "postgresql":
-        if parsed.get_driver_name() != "psycopg":
-            parsed = parsed.set(drivername="postgresql+psycopg")
-        return create_engine(
-            parsed,
-            pool_size=pool_size,
-            max_overflow=0,
-            pool_pre_ping=True,
-            pool_timeout=30,
-            connect_args={"connect_timeout": 10},
-        )
-    raise InvalidInput(f"unsupported memory URL scheme {parsed.drivername!r}; use sqlite or postgresql")
-
-
-def _unavailable(error: exc.DBAPIError, url: str) -> StoreUnavailable:
-    # The driver's own message only: SQLAlchemy's str() would include parameters (user data).
-    reason = str(error.orig).strip().splitlines()[0] if error.orig else type(error).__name__
-    return StoreUnavailable(f"memory database {url} unavailable: {reason}")
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
 
 
 class MemoryStore:
     """Versioned, searchable, exactly-once shared memory. Build one with `MemoryStore.open`."""
 
-    def __init__(self, engine: Engine, *, max_value_bytes: int = DEFAULT_MAX_VALUE_BYTES) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        max_value_bytes: int = DEFAULT_MAX_VALUE_BYTES,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        if (
+            isinstance(max_value_bytes, bool)
+            or not isinstance(max_value_bytes, int)
+            or max_value_bytes < 1
+        ):
+            raise InvalidInput(f"max_value_bytes must be a positive int, got {max_value_bytes!r}")
         self.engine = engine
         self.max_value_bytes = max_value_bytes
+        self._clock = clock or _utcnow
+        self._closed = False
         self.dialect = engine.dialect.name
         self._url = engine.url.render_as_string(hide_password=True)
         self._executor = ThreadPoolExecutor(
@@ -131,6 +98,7 @@ class MemoryStore:
         max_value_bytes: int = DEFAULT_MAX_VALUE_BYTES,
         pool_size: int = 8,
         migrate: bool = True,
+        clock: Callable[[], datetime] | None = None,
     ) -> MemoryStore:
         """Connect to the memory database at ``url`` and (by default) apply pending migrations.
 
@@ -140,12 +108,19 @@ class MemoryStore:
             pool_size: Connections (and worker threads) the store may use at once.
             migrate: Apply pending schema migrations; with False, an out-of-date schema is an
                 error telling the operator to run ``cairn memory migrate``.
+            clock: The source of "now" (timezone-aware UTC) for timestamps and expiry; the
+                system clock by default.
 
         Raises:
             InvalidInput: The URL is malformed or of an unsupported kind.
             StoreUnavailable: The database cannot be reached.
         """
-        store = cls(create_store_engine(url, pool_size=pool_size), max_value_bytes=max_value_bytes)
+        engine = create_store_engine(url, pool_size=pool_size)
+        try:
+            store = cls(engine, max_value_bytes=max_value_bytes, clock=clock)
+        except BaseException:
+            engine.dispose()
+            raise
         try:
             if migrate:
                 await store.setup()
@@ -167,6 +142,7 @@ class MemoryStore:
 
     async def close(self) -> None:
         """Release the connection pool and worker threads."""
+        self._closed = True
         await asyncio.get_running_loop().run_in_executor(None, self.engine.dispose)
         self._executor.shutdown(wait=False)
 
@@ -181,6 +157,8 @@ class MemoryStore:
     # -- plumbing ---------------------------------------------------------------------------
 
     async def _run(self, fn: Callable[..., T], *args: Any, write: bool = False) -> T:
+        if self._closed:
+            raise MemoryStoreError("this memory store is closed")
         call = functools.partial(self._transaction, fn, args, write)
         return await asyncio.get_running_loop().run_in_executor(self._executor, call)
 
@@ -199,22 +177,29 @@ class MemoryStore:
                 if isinstance(error, (exc.OperationalError, exc.InterfaceError)) or (
                     error.connection_invalidated
                 ):
-                    raise _unavailable(error, self._url) from error
+                    raise unavailable(error, self._url) from error
                 raise
             except exc.TimeoutError as error:
-                raise StoreUnavailable(f"memory database {self._url}: no free connection") from error
+                raise StoreUnavailable(
+                    f"memory database {self._url}: no free connection"
+                ) from error
         raise AssertionError("unreachable")
 
-    @staticmethod
-    def _now() -> datetime:
-        return datetime.now(UTC)
+    def _now(self) -> datetime:
+        return self._clock()
 
     async def _find_commit(self, key: str) -> Applied | None:
         return await self._run(writer.find_commit, key)
 
     async def _apply(self, key: str, provenance: Provenance, ops: list[Op], result: str) -> Applied:
         return await self._run(
-            writer.apply_commit, key, provenance, ops, result, self._now(), self.max_value_bytes,
+            writer.apply_commit,
+            key,
+            provenance,
+            ops,
+            result,
+            self._now(),
+            self.max_value_bytes,
             write=True,
         )
 
@@ -228,8 +213,8 @@ class MemoryStore:
                 reports ``replayed`` with the stored result. Omit it for a one-off write.
             provenance: Who is writing (tenant, workflow, run, activity, attempt, agent, trace).
         """
-        key = check_key(key, "commit key") if key is not None else f"adhoc:{uuid.uuid4()}"
-        return Commit(self, key, provenance or Provenance())
+        key = check_commit_key(key) if key is not None else f"adhoc:{uuid.uuid4()}"
+        return Commit(self, key, check_provenance(provenance))
 
     async def fork(
         self,
@@ -251,31 +236,35 @@ class MemoryStore:
         if src_ns == dst_ns[: len(src_ns)] or dst_ns == src_ns[: len(dst_ns)]:
             raise InvalidInput("fork source and destination must not contain each other")
         self._check_as_of(as_of)
-        key = check_key(key, "commit key") if key is not None else f"fork:{uuid.uuid4()}"
-        prov = provenance or Provenance(tenant=dst_ns[0])
+        key = check_commit_key(key) if key is not None else f"fork:{uuid.uuid4()}"
+        prov = check_provenance(provenance or Provenance(tenant=dst_ns[0]))
 
         def run(conn: Connection) -> Applied:
+            writer.lock_tenant_forks(conn, dst_ns[0])
             if not writer.is_empty(conn, dst_ns):
                 previous = writer.find_commit(conn, key)
                 if previous is not None:
                     return previous
                 raise InvalidInput(f"fork destination {'/'.join(dst_ns)!r} is not empty")
-            ops = writer.snapshot_ops(conn, src_ns, dst_ns, as_of, self._now())
+            now = self._now()
+            ops = writer.snapshot_ops(conn, src_ns, dst_ns, as_of, now)
             done = {"source": "/".join(src_ns), "as_of": as_of}
-            return writer.apply_commit(
-                conn, key, prov, ops, dumps(done), self._now(), self.max_value_bytes
-            )
+            return writer.apply_commit(conn, key, prov, ops, dumps(done), now, self.max_value_bytes)
 
         await self._run(run, write=True)
         return await self.get_commit(key)
 
-    async def forget(self, prefix: Sequence[str], *, principal: str | None = None) -> dict[str, int]:
+    async def forget(
+        self, prefix: Sequence[str], *, principal: str | None = None
+    ) -> dict[str, int]:
         """Delete all data at or under ``prefix``, history included; record that it happened.
 
         Commits that wrote there keep their provenance but lose their results (which may quote
         the data). The audit record holds counts only, never content.
         """
         ns = check_namespace(prefix)
+        if principal is not None:
+            check_text(principal, "principal", MAX_PRINCIPAL)
         return await self._run(writer.forget, ns, principal, self._now(), write=True)
 
     async def purge_expired(self) -> dict[str, int]:
@@ -285,7 +274,9 @@ class MemoryStore:
     # -- reads ------------------------------------------------------------------------------
 
     @overload
-    async def get(self, namespace: Sequence[str], key: str, *, as_of: int | None = None) -> Entry: ...
+    async def get(
+        self, namespace: Sequence[str], key: str, *, as_of: int | None = None
+    ) -> Entry: ...
 
     @overload
     async def get(
@@ -310,6 +301,8 @@ class MemoryStore:
         """
         ns, key = check_namespace(namespace), check_key(key)
         self._check_as_of(as_of)
+        if model is not None and not (isinstance(model, type) and issubclass(model, BaseModel)):
+            raise InvalidInput(f"model must be a pydantic model class, got {model!r}")
         entry = await self._run(reader.get, ns, key, as_of, self._now())
         if model is None:
             return entry
@@ -323,10 +316,11 @@ class MemoryStore:
 
     async def history(
         self, namespace: Sequence[str], key: str, *, limit: int | None = None
-    ) -> list[Entry]:
+    ) -> builtins.list[Entry]:
         """All versions of a key, oldest first, deletions included, each with its provenance."""
         ns, key = check_namespace(namespace), check_key(key)
-        return await self._run(reader.history, ns, key, self._limit(limit, 100_000), self._now())
+        cap = None if limit is None else self._limit(limit, 100_000)
+        return await self._run(reader.history, ns, key, cap, self._now())
 
     async def list(
         self,
@@ -338,11 +332,15 @@ class MemoryStore:
     ) -> Page:
         """Current entries at or under ``prefix``, ordered by namespace and key, paginated."""
         ns = check_namespace(prefix)
+        if cursor is not None and not isinstance(cursor, str):
+            raise InvalidInput(f"cursor must be a string from Page.next_cursor, got {cursor!r}")
         return await self._run(
             reader.list_entries, ns, self._limit(limit, 1000), cursor, check_tags(tags), self._now()
         )
 
-    async def tail(self, namespace: Sequence[str], stream: str, n: int = 20) -> list[StreamItem]:
+    async def tail(
+        self, namespace: Sequence[str], stream: str, n: int = 20
+    ) -> builtins.list[StreamItem]:
         """The last ``n`` items of a stream, oldest first."""
         ns, stream = check_namespace(namespace), check_segment(stream, "stream name")
         return await self._run(
@@ -357,9 +355,12 @@ class MemoryStore:
         start: int = 1,
         end: int | None = None,
         limit: int = 1000,
-    ) -> list[StreamItem]:
+    ) -> builtins.list[StreamItem]:
         """Stream items with ``start <= seq < end``, oldest first, at most ``limit``."""
         ns, stream = check_namespace(namespace), check_segment(stream, "stream name")
+        self._seq(start, "start")
+        if end is not None:
+            self._seq(end, "end")
         call = functools.partial(
             reader.stream_items, start=start, end=end, limit=self._limit(limit, 10_000)
         )
@@ -372,7 +373,7 @@ class MemoryStore:
         *,
         limit: int = 10,
         tags: Sequence[str] | None = None,
-    ) -> list[SearchHit]:
+    ) -> builtins.list[SearchHit]:
         """Keyword search over current entries and stream items at or under ``prefix``."""
         ns = check_namespace(prefix)
         if not isinstance(text, str):
@@ -383,7 +384,7 @@ class MemoryStore:
 
     async def get_commit(self, key: str) -> CommitRecord:
         """The commit stored under an idempotency key, with provenance, result and writes."""
-        return await self._run(reader.get_commit, check_key(key, "commit key"))
+        return await self._run(reader.get_commit, check_commit_key(key))
 
     async def list_commits(
         self,
@@ -392,13 +393,18 @@ class MemoryStore:
         tenant: str | None = None,
         after_seq: int = 0,
         limit: int = 100,
-    ) -> list[CommitRecord]:
+    ) -> builtins.list[CommitRecord]:
         """Commits in sequence order, optionally of one workflow or tenant."""
+        if workflow_id is not None:
+            check_text(workflow_id, "workflow_id", 1000)
+        if tenant is not None:
+            check_segment(tenant, "tenant")
+        self._seq(after_seq, "after_seq")
         return await self._run(
             reader.list_commits, workflow_id, tenant, after_seq, self._limit(limit, 1000)
         )
 
-    async def audit_log(self, *, limit: int = 100) -> list[AuditRecord]:
+    async def audit_log(self, *, limit: int = 100) -> builtins.list[AuditRecord]:
         """Records of forget and purge operations, newest first."""
         return await self._run(reader.audit_log, self._limit(limit, 1000))
 
@@ -406,18 +412,22 @@ class MemoryStore:
         """A handle limited to ``grants`` for ``principal``; see `memory.policy.ScopedStore`."""
         from memory.policy import ScopedStore
 
+        check_text(principal, "principal", MAX_PRINCIPAL)
         return ScopedStore(self, principal, grants)
 
     @staticmethod
-    def _limit(value: int | None, ceiling: int) -> int | None:
-        if value is None:
-            return None
+    def _limit(value: int, ceiling: int, what: str = "limit") -> int:
         if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= ceiling:
-            raise InvalidInput(f"limit must be an int from 1 to {ceiling}, got {value!r}")
+            raise InvalidInput(f"{what} must be an int from 1 to {ceiling}, got {value!r}")
+        return value
+
+    @staticmethod
+    def _seq(value: int, what: str) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**63:
+            raise InvalidInput(f"{what} must be an int >= 0, got {value!r}")
         return value
 
     @staticmethod
     def _check_as_of(as_of: int | None) -> None:
-        if as_of is not None and (isinstance(as_of, bool) or not isinstance(as_of, int) or as_of < 0):
-            raise InvalidInput(f"as_of must be a commit sequence number >= 0, got {as_of!r}")
-
+        if as_of is not None:
+            MemoryStore._seq(as_of, "as_of (a commit sequence number)")

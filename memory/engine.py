@@ -1,0 +1,92 @@
+"""The SQLAlchemy engine behind a `MemoryStore`: URL parsing, per-dialect connection setup.
+
+This is the one place where SQLite and PostgreSQL connections differ: SQLite gets its pragmas
+and takes the write lock up front; PostgreSQL gets psycopg 3, pre-ping and timeouts.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Connection, Engine, create_engine, event, exc
+from sqlalchemy.engine import make_url
+
+from memory.errors import InvalidInput, StoreUnavailable
+
+
+def _sqlite_connect(dbapi_conn: Any, _record: Any) -> None:
+    # Let SQLAlchemy's "begin" event issue BEGIN itself (the driver's implicit BEGIN cannot
+    # take the write lock up front).
+    dbapi_conn.isolation_level = None
+    cur = dbapi_conn.cursor()
+    # busy_timeout first: switching a new file to WAL takes a lock that another process may
+    # hold. WAL: readers never block the writer. busy_timeout: writers queue for the lock
+    # instead of failing with "database is locked". synchronous=FULL: a commit survives power
+    # loss, not just a process crash.
+    for pragma in ("busy_timeout=30000", "journal_mode=WAL", "foreign_keys=ON", "synchronous=FULL"):
+        cur.execute(f"PRAGMA {pragma}")
+    cur.close()
+
+
+def _sqlite_begin(conn: Connection) -> None:
+    # Writes take the write lock first: a read-then-write transaction can never find the
+    # database changed under it, so no update is lost.
+    write = conn.get_execution_options().get("cairn_write", False)
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
+def create_store_engine(url: str, *, pool_size: int = 8) -> Engine:
+    """An engine for ``sqlite:///path`` or ``postgresql+psycopg://...`` set up for the store.
+
+    Raises:
+        InvalidInput: The URL is malformed or of an unsupported kind.
+    """
+    if isinstance(pool_size, bool) or not isinstance(pool_size, int) or not 0 < pool_size <= 200:
+        raise InvalidInput(f"pool_size must be an int from 1 to 200, got {pool_size!r}")
+    try:
+        # make_url raises ValueError for a bad port, not ArgumentError.
+        parsed = make_url(url) if isinstance(url, str) else None
+    except (exc.ArgumentError, ValueError):
+        parsed = None
+    if parsed is None:
+        raise InvalidInput(
+            "memory URL must look like sqlite:///path/to/memory.db or "
+            "postgresql+psycopg://user@host:5432/db"
+        )
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        if parsed.database in (None, "", ":memory:") or parsed.database.startswith("file:"):
+            raise InvalidInput("SQLite memory needs a file path, e.g. sqlite:///.cairn/memory.db")
+        # The store is built on the standard library driver and its pragmas.
+        parsed = parsed.set(drivername="sqlite")
+        engine = create_engine(
+            parsed,
+            connect_args={"check_same_thread": False, "timeout": 30},
+            pool_size=pool_size,
+            max_overflow=0,
+        )
+        event.listen(engine, "connect", _sqlite_connect)
+        event.listen(engine, "begin", _sqlite_begin)
+        return engine
+    if backend == "postgresql":
+        if parsed.get_driver_name() != "psycopg":
+            parsed = parsed.set(drivername="postgresql+psycopg")
+        return create_engine(
+            parsed,
+            pool_size=pool_size,
+            max_overflow=0,
+            pool_pre_ping=True,
+            pool_timeout=30,
+            connect_args={"connect_timeout": 10},
+        )
+    raise InvalidInput(
+        f"unsupported memory URL scheme {parsed.drivername!r}; use sqlite or postgresql"
+    )
+
+
+def unavailable(error: exc.DBAPIError, url: str) -> StoreUnavailable:
+    """`StoreUnavailable` for a driver error, quoting the driver's message but no parameters."""
+    # The driver's own message only: SQLAlchemy's str() would include parameters (user data).
+    lines = str(error.orig).strip().splitlines() if error.orig is not None else []
+    reason = lines[0] if lines else type(error.orig or error).__name__
+    return StoreUnavailable(f"memory database {url} unavailable: {reason}")
