@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import builtins
 import functools
+import time
 import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -21,10 +22,10 @@ from typing import TYPE_CHECKING, Any, TypeVar, overload
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import Connection, Engine, exc
 
-from memory import migrations, reader, writer
+from memory import migrations, reader, telemetry, writer
 from memory.commit import Applied, Commit, Op, check_provenance, check_text, dumps
 from memory.engine import create_store_engine, unavailable
-from memory.errors import InvalidInput, MemoryStoreError, StoreUnavailable
+from memory.errors import ConflictError, InvalidInput, MemoryStoreError, StoreUnavailable
 from memory.models import (
     AuditRecord,
     CommitRecord,
@@ -189,19 +190,39 @@ class MemoryStore:
         return self._clock()
 
     async def _find_commit(self, key: str) -> Applied | None:
-        return await self._run(writer.find_commit, key)
+        found = await self._run(writer.find_commit, key)
+        if found is not None:
+            telemetry.commit_replays.add(1)
+        return found
 
     async def _apply(self, key: str, provenance: Provenance, ops: list[Op], result: str) -> Applied:
-        return await self._run(
-            writer.apply_commit,
-            key,
-            provenance,
-            ops,
-            result,
-            self._now(),
-            self.max_value_bytes,
-            write=True,
-        )
+        attributes: dict[str, str | int] = {"cairn.memory.entry_count": len(ops)}
+        if provenance.tenant:
+            attributes["cairn.tenant"] = provenance.tenant
+        started = time.perf_counter()
+        with telemetry.tracer.start_as_current_span(
+            "cairn.memory.commit", attributes=attributes
+        ) as span:
+            try:
+                applied = await self._run(
+                    writer.apply_commit,
+                    key,
+                    provenance,
+                    ops,
+                    result,
+                    self._now(),
+                    self.max_value_bytes,
+                    write=True,
+                )
+            except ConflictError:
+                telemetry.commit_conflicts.add(1)
+                raise
+            span.set_attribute("cairn.memory.commit_seq", applied.seq)
+            span.set_attribute("cairn.memory.replayed", applied.replayed)
+        if applied.replayed:
+            telemetry.commit_replays.add(1)
+        telemetry.operation_duration.record(time.perf_counter() - started, {"operation": "commit"})
+        return applied
 
     # -- writes -----------------------------------------------------------------------------
 
@@ -216,6 +237,7 @@ class MemoryStore:
         key = check_commit_key(key) if key is not None else f"adhoc:{uuid.uuid4()}"
         return Commit(self, key, check_provenance(provenance))
 
+    @telemetry.instrumented("fork")
     async def fork(
         self,
         src: Sequence[str],
@@ -254,6 +276,7 @@ class MemoryStore:
         await self._run(run, write=True)
         return await self.get_commit(key)
 
+    @telemetry.instrumented("forget")
     async def forget(
         self, prefix: Sequence[str], *, principal: str | None = None
     ) -> dict[str, int]:
@@ -267,6 +290,7 @@ class MemoryStore:
             check_text(principal, "principal", MAX_PRINCIPAL)
         return await self._run(writer.forget, ns, principal, self._now(), write=True)
 
+    @telemetry.instrumented("purge_expired")
     async def purge_expired(self) -> dict[str, int]:
         """Delete expired entries for good (they are hidden from reads as soon as they expire)."""
         return await self._run(writer.purge_expired, self._now(), write=True)
@@ -283,6 +307,7 @@ class MemoryStore:
         self, namespace: Sequence[str], key: str, *, as_of: int | None = None, model: type[M]
     ) -> M: ...
 
+    @telemetry.instrumented("get")
     async def get(
         self,
         namespace: Sequence[str],
@@ -314,6 +339,7 @@ class MemoryStore:
                 f"{error.error_count()} validation errors"
             ) from error
 
+    @telemetry.instrumented("history")
     async def history(
         self, namespace: Sequence[str], key: str, *, limit: int | None = None
     ) -> builtins.list[Entry]:
@@ -322,6 +348,7 @@ class MemoryStore:
         cap = None if limit is None else self._limit(limit, 100_000)
         return await self._run(reader.history, ns, key, cap, self._now())
 
+    @telemetry.instrumented("list")
     async def list(
         self,
         prefix: Sequence[str],
@@ -338,6 +365,7 @@ class MemoryStore:
             reader.list_entries, ns, self._limit(limit, 1000), cursor, check_tags(tags), self._now()
         )
 
+    @telemetry.instrumented("tail")
     async def tail(
         self, namespace: Sequence[str], stream: str, n: int = 20
     ) -> builtins.list[StreamItem]:
@@ -347,6 +375,7 @@ class MemoryStore:
             functools.partial(reader.stream_items, last=self._limit(n, 10_000)), ns, stream
         )
 
+    @telemetry.instrumented("read_stream")
     async def read_stream(
         self,
         namespace: Sequence[str],
@@ -366,6 +395,7 @@ class MemoryStore:
         )
         return await self._run(call, ns, stream)
 
+    @telemetry.instrumented("search")
     async def search(
         self,
         prefix: Sequence[str],
@@ -382,10 +412,12 @@ class MemoryStore:
             reader.search_hits, ns, text, self._limit(limit, 100), check_tags(tags), self._now()
         )
 
+    @telemetry.instrumented("get_commit")
     async def get_commit(self, key: str) -> CommitRecord:
         """The commit stored under an idempotency key, with provenance, result and writes."""
         return await self._run(reader.get_commit, check_commit_key(key))
 
+    @telemetry.instrumented("list_commits")
     async def list_commits(
         self,
         *,
@@ -404,6 +436,7 @@ class MemoryStore:
             reader.list_commits, workflow_id, tenant, after_seq, self._limit(limit, 1000)
         )
 
+    @telemetry.instrumented("audit_log")
     async def audit_log(self, *, limit: int = 100) -> builtins.list[AuditRecord]:
         """Records of forget and purge operations, newest first."""
         return await self._run(reader.audit_log, self._limit(limit, 1000))
