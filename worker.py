@@ -21,7 +21,7 @@ from datetime import timedelta
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
-from temporalio.client import Client, Interceptor
+from temporalio.client import Client
 from temporalio.converter import DataConverter
 from temporalio.envconfig import ClientConfig
 from temporalio.worker import Worker
@@ -32,6 +32,8 @@ from activities.models import ProviderSettings
 from activities.providers import close_model_clients
 from codec import EncryptionCodec, data_converter_with_codec, keys_from_env_value
 from memory import MemoryStore, MemoryStoreError
+from telemetry import Telemetry
+from telemetry import configure as configure_telemetry
 from workflows.chain import ChainWorkflow
 from workflows.session import SessionWorkflow
 
@@ -52,7 +54,9 @@ ENV_HELP = """environment:
   CAIRN_EXTENSIONS            comma-separated modules defining `registry` and/or `workflows`
   OPENAI_API_KEY, OPENAI_BASE_URL, ANTHROPIC_API_KEY, ANTHROPIC_BASE_URL
                               model providers
-  OTEL_*                      OpenTelemetry exporters (nothing is exported when unset)
+  OTEL_*                      OpenTelemetry exporters (nothing is exported when unset);
+                              OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=true puts
+                              prompts and replies in spans (off by default)
 """
 
 
@@ -70,6 +74,7 @@ class Settings(BaseModel):
     extensions: tuple[str, ...] = ()
     providers: ProviderSettings = ProviderSettings()
     faults: frozenset[str] = frozenset()
+    capture_content: bool = False
 
     @property
     def temporal_address(self) -> str:
@@ -108,6 +113,8 @@ def settings_from_env(env: Mapping[str, str] | None = None) -> Settings:
             m.strip() for m in env.get("CAIRN_EXTENSIONS", "").split(",") if m.strip()
         ),
         "faults": frozenset(f for f in env.get("CAIRN_FAULT", "").split(",") if f),
+        "capture_content": env.get("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", "").lower()
+        in ("1", "true", "yes"),
     }
     for name, field in (
         ("CAIRN_TASK_QUEUE", "task_queue"),
@@ -141,11 +148,19 @@ def data_converter(settings: Settings) -> DataConverter:
     return data_converter_with_codec(EncryptionCodec(keys, active))
 
 
-async def connect(settings: Settings, interceptors: Sequence[Interceptor] = ()) -> Client:
-    """Connect to Temporal; a failure is a `ConnectionError` naming the address."""
+async def connect(settings: Settings, tracing: Telemetry | None = None) -> Client:
+    """Connect to Temporal; a failure is a `ConnectionError` naming the address.
+
+    With ``tracing``, the client (and so every worker built on it) carries Temporal's tracing
+    interceptor and reports Temporal's SDK metrics.
+    """
+    tracing = tracing or Telemetry()
     try:
         return await Client.connect(
-            **settings.temporal, data_converter=data_converter(settings), interceptors=interceptors
+            **settings.temporal,
+            data_converter=data_converter(settings),
+            interceptors=tracing.interceptors,
+            runtime=tracing.runtime,
         )
     except RuntimeError as error:
         raise ConnectionError(
@@ -174,7 +189,9 @@ def build_worker(
 ) -> Worker:
     """A worker for every Cairn workflow and activity (plus ``workflows``) on one store."""
     registry = register_demo(registry or AgentRegistry())
-    agents = AgentActivities(store, registry, settings.providers, settings.faults)
+    agents = AgentActivities(
+        store, registry, settings.providers, settings.faults, settings.capture_content
+    )
     memory = MemoryActivities(store)
     return Worker(
         client,
@@ -219,7 +236,9 @@ class Health:
             yield server.sockets[0].getsockname()[1]
 
 
-async def serve(settings: Settings, registry: AgentRegistry | None = None) -> None:
+async def serve(
+    settings: Settings, registry: AgentRegistry | None = None, tracing: Telemetry | None = None
+) -> None:
     """Run a worker until SIGTERM or SIGINT, then drain for ``shutdown_grace`` seconds."""
     registry = registry or AgentRegistry()
     workflows = load_extensions(settings, registry)
@@ -233,7 +252,7 @@ async def serve(settings: Settings, registry: AgentRegistry | None = None) -> No
             settings.memory_url, pool_size=min(settings.max_concurrent_steps, 32)
         )
         try:
-            client = await connect(settings)
+            client = await connect(settings, tracing)
             worker = build_worker(client, store, settings, registry, workflows)
             async with worker:
                 health.ready = True
@@ -265,13 +284,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.DEBUG if args.debug else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    tracing = configure_telemetry(os.environ)
     try:
-        asyncio.run(serve(settings_from_env()))
+        asyncio.run(serve(settings_from_env(), tracing=tracing))
     except (ValueError, ConnectionError, MemoryStoreError, ImportError) as error:
         if args.debug:
             raise
         print(f"cairn worker: {error}", file=sys.stderr)
         return 2
+    finally:
+        tracing.shutdown()
     return 0
 
 

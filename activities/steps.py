@@ -19,6 +19,7 @@ from pydantic import JsonValue, ValidationError
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities import telemetry
 from activities.compaction import compact, extractive_summary
 from activities.contracts import (
     CompactInput,
@@ -130,6 +131,7 @@ class AgentActivities:
         store: The shared memory.
         registry: Python agents, scripted behaviours and tools this worker offers.
         providers: Credentials and endpoints of real model providers.
+        capture_content: Record prompts and replies in spans (off unless asked for).
         faults: Test-only fault points (``crash_before_commit``, ``crash_after_commit``,
             ``raise_after_commit``) that fire on an activity's first attempt; empty in production.
     """
@@ -140,8 +142,10 @@ class AgentActivities:
         registry: AgentRegistry | None = None,
         providers: ProviderSettings | None = None,
         faults: frozenset[str] = frozenset(),
+        capture_content: bool = False,
     ) -> None:
         self.store = store
+        self.capture_content = capture_content
         self.registry = registry or AgentRegistry()
         self.providers = providers or ProviderSettings()
         self.faults = faults
@@ -164,7 +168,7 @@ class AgentActivities:
     @activity.defn(name="agent_step")
     async def agent_step(self, inp: StepInput) -> StepResult:
         """Build context, run the agent, and commit its output and memory writes exactly once."""
-        with _temporal_errors():
+        with _temporal_errors(), telemetry.step_span(inp.agent.name, inp.step):
             return await self._step(inp)
 
     async def _step(self, inp: StepInput) -> StepResult:
@@ -230,14 +234,17 @@ class AgentActivities:
         memory.check("write", bindings["run"])
         if "session" in bindings:
             memory.check("write", bindings["session"])
-        context = await build_context(
-            memory,
-            agent.context,
-            instructions=agent.instructions,
-            task=inp.task,
-            bindings=bindings,
-            count=self.count,
-        )
+        with telemetry.context_span(agent.name) as span:
+            context = await build_context(
+                memory,
+                agent.context,
+                instructions=agent.instructions,
+                task=inp.task,
+                bindings=bindings,
+                count=self.count,
+            )
+            span.set_attribute("cairn.context.tokens", context.tokens)
+            span.set_attribute("cairn.context.refs", len(context.refs))
         tool_ctx = ToolContext(memory=memory, bindings=bindings)
         if agent.model.startswith("python:"):
             fn = self.registry.python_agent(agent.model.removeprefix("python:"))
@@ -297,7 +304,14 @@ class AgentActivities:
             # The last round offers no tools, so the loop ends with an answer.
             offered = [t.spec for t in tools.values()] if round_ < agent.max_tool_rounds else []
             reply = await heartbeating(
-                model.complete(system=context.system, messages=convo, tools=offered),
+                telemetry.complete(
+                    model,
+                    agent.name,
+                    system=context.system,
+                    messages=convo,
+                    tools=offered,
+                    capture_content=self.capture_content,
+                ),
                 f"{agent.name}: model call {round_ + 1}",
             )
             usage = Usage(

@@ -1,0 +1,110 @@
+"""OpenTelemetry set-up for worker and CLI processes, from the standard ``OTEL_*`` variables.
+
+Nothing is configured (and the OpenTelemetry API stays a no-op) unless an exporter is asked
+for: ``OTEL_EXPORTER_OTLP_ENDPOINT`` (or the traces/metrics-specific endpoint variables),
+``OTEL_TRACES_EXPORTER`` / ``OTEL_METRICS_EXPORTER`` set to ``otlp`` or ``console``, or the
+``console`` choice of ``cairn dev --trace console``. Temporal's tracing interceptor carries the
+trace from client to workflow to activity; Cairn's own spans nest below it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from opentelemetry import metrics, trace
+from temporalio.client import Interceptor
+from temporalio.contrib.opentelemetry import TracingInterceptor
+from temporalio.runtime import OpenTelemetryConfig, Runtime, TelemetryConfig
+
+_ENDPOINTS = (
+    "OTEL_EXPORTER_OTLP_ENDPOINT",
+    "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+    "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
+)
+
+
+@dataclass
+class Telemetry:
+    """What `configure` set up: client interceptors and the runtime for Temporal metrics."""
+
+    interceptors: list[Interceptor] = field(default_factory=list)
+    runtime: Runtime | None = None
+    shutdown_hooks: list[object] = field(default_factory=list)
+
+    def shutdown(self) -> None:
+        """Flush and stop the exporters (spans still buffered are sent)."""
+        for provider in self.shutdown_hooks:
+            getattr(provider, "shutdown", lambda: None)()
+
+
+def wanted(env: Mapping[str, str], console: bool = False) -> tuple[str | None, str | None]:
+    """The trace and metric exporters the environment asks for (``otlp``, ``console`` or None)."""
+    endpoint = any(env.get(name) for name in _ENDPOINTS)
+    traces = env.get("OTEL_TRACES_EXPORTER") or ("otlp" if endpoint else None)
+    metric = env.get("OTEL_METRICS_EXPORTER") or ("otlp" if endpoint else None)
+    if console:
+        traces = "console"
+    return (None if traces == "none" else traces), (None if metric == "none" else metric)
+
+
+def configure(env: Mapping[str, str], *, console: bool = False) -> Telemetry:
+    """Install tracer and meter providers when exporters are configured; else do nothing.
+
+    Args:
+        env: The process environment (only `worker.py` and `cli.py` pass it).
+        console: Print spans to stdout (``cairn dev --trace console``).
+    """
+    traces, metric = wanted(env, console)
+    result = Telemetry()
+    if traces is None and metric is None:
+        return result
+    from opentelemetry.sdk.resources import OTELResourceDetector, Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter
+
+    resource = Resource.create({"service.name": env.get("OTEL_SERVICE_NAME", "cairn")}).merge(
+        OTELResourceDetector().detect()
+    )
+    protocol = env.get("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")
+    if traces is not None:
+        provider = TracerProvider(resource=resource)
+        if traces == "console":
+            exporter: object = ConsoleSpanExporter()
+        elif protocol.startswith("http"):
+            from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+            exporter = OTLPSpanExporter()
+        else:
+            from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import (
+                OTLPSpanExporter as GrpcSpanExporter,
+            )
+
+            exporter = GrpcSpanExporter()
+        provider.add_span_processor(BatchSpanProcessor(exporter))  # type: ignore[arg-type]
+        trace.set_tracer_provider(provider)
+        result.shutdown_hooks.append(provider)
+        result.interceptors.append(TracingInterceptor())
+    if metric == "otlp":
+        from opentelemetry.sdk.metrics import MeterProvider
+        from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
+
+        if protocol.startswith("http"):
+            from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
+        else:
+            from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import (  # type: ignore[assignment]
+                OTLPMetricExporter,
+            )
+        meters = MeterProvider(
+            resource=resource, metric_readers=[PeriodicExportingMetricReader(OTLPMetricExporter())]
+        )
+        metrics.set_meter_provider(meters)
+        result.shutdown_hooks.append(meters)
+        # Temporal's own SDK metrics (task latencies, poll counts...) to the same collector.
+        endpoint = env.get("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT") or env.get(
+            "OTEL_EXPORTER_OTLP_ENDPOINT", "http://localhost:4317"
+        )
+        result.runtime = Runtime(
+            telemetry=TelemetryConfig(metrics=OpenTelemetryConfig(url=endpoint))
+        )
+    return result
