@@ -188,7 +188,11 @@ def build_worker(
     workflows: Sequence[type] = (),
 ) -> Worker:
     """A worker for every Cairn workflow and activity (plus ``workflows``) on one store."""
-    registry = register_demo(registry or AgentRegistry())
+    # The demo's scripted behaviours first, so that a user's agents of the same name win.
+    combined = register_demo(AgentRegistry())
+    if registry is not None:
+        combined.merge(registry)
+    registry = combined
     agents = AgentActivities(
         store, registry, settings.providers, settings.faults, settings.capture_content
     )
