@@ -185,14 +185,19 @@ def dev(
 
     async def work() -> None:
         from cli_server import dev
+        from telemetry import configure
 
-        await dev(
-            _settings(),
-            ui_port=_ui_port(),
-            state_dir=STATE_DIR,
-            console=stdout,
-            trace=trace.value if trace else None,
-        )
+        tracing = configure(os.environ, console=trace is Trace.console)
+        try:
+            await dev(
+                _settings(),
+                ui_port=_ui_port(),
+                state_dir=STATE_DIR,
+                console=stdout,
+                tracing=tracing,
+            )
+        finally:
+            tracing.shutdown()
 
     _run(ctx, work)
 

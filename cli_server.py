@@ -31,6 +31,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from activities.providers import close_model_clients
 from cli_memory import open_store
 from memory import MemoryStore
+from telemetry import Telemetry
 from worker import Settings, build_worker, connect
 from workflows.search import SEARCH_ATTRIBUTES
 
@@ -60,7 +61,6 @@ class LocalWorker:
 
     store: MemoryStore
     task_queue: str
-    trace: str | None
 
 
 def temporal_binary() -> str:
@@ -231,27 +231,24 @@ async def dev_server(
 
 
 @contextlib.asynccontextmanager
-async def start_worker(
-    client: Client, settings: Settings, *, trace: str | None = None
-) -> AsyncIterator[LocalWorker]:
+async def start_worker(client: Client, settings: Settings) -> AsyncIterator[LocalWorker]:
     """Run a worker for every Cairn workflow and activity in this process until exit.
 
     Args:
-        client: The connected Temporal client.
+        client: The connected Temporal client (with tracing interceptors when tracing is on).
         settings: Task queue, memory URL, concurrency and providers (from the environment).
-        trace: The span exporter asked for with ``--trace`` (``"console"``), or None.
     """
     store = await open_store(settings.memory_url, create=True)
     try:
         async with build_worker(client, store, settings):
-            yield LocalWorker(store=store, task_queue=settings.task_queue, trace=trace)
+            yield LocalWorker(store=store, task_queue=settings.task_queue)
     finally:
         await close_model_clients()
         await store.close()
 
 
 async def dev(
-    settings: Settings, *, ui_port: int, state_dir: Path, console: Console, trace: str | None
+    settings: Settings, *, ui_port: int, state_dir: Path, console: Console, tracing: Telemetry
 ) -> None:
     """``cairn dev``: the dev server (started or reused) and a worker, until cancelled."""
     namespace = str(settings.temporal.get("namespace", "default"))
@@ -259,9 +256,9 @@ async def dev(
         async with dev_server(
             settings.temporal_address, namespace=namespace, state_dir=state_dir, ui_port=ui_port
         ) as server:
-            client = await connect(settings)
+            client = await connect(settings, tracing)
             added = await ensure_search_attributes(client, namespace)
-            async with start_worker(client, settings, trace=trace) as local:
+            async with start_worker(client, settings) as local:
                 memory = local.store.engine.url.render_as_string(hide_password=True)
                 how = f"started (state in {server.state})" if server.started else "reused"
                 console.print(f"[bold]Temporal[/]  {server.address} {escape(how)}")
