@@ -16,11 +16,14 @@ import logging
 import os
 import signal
 import sys
+import traceback
 from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from sqlalchemy.engine import make_url
 from temporalio.client import Client
 from temporalio.converter import DataConverter
 from temporalio.envconfig import ClientConfig
@@ -29,7 +32,6 @@ from temporalio.worker import Worker
 from activities import AgentActivities, AgentRegistry, MemoryActivities
 from activities.demo import register_demo
 from activities.models import ProviderSettings
-from activities.providers import close_model_clients
 from codec import EncryptionCodec, data_converter_with_codec, keys_from_env_value
 from memory import MemoryStore, MemoryStoreError
 from telemetry import Telemetry
@@ -252,6 +254,10 @@ async def serve(
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     async with health.serve(settings.health_port):
+        url = make_url(settings.memory_url)
+        if url.get_backend_name() == "sqlite" and url.database:
+            # The embedded default lives in .cairn/, which a fresh checkout does not have.
+            Path(url.database).parent.mkdir(parents=True, exist_ok=True)
         store = await MemoryStore.open(
             settings.memory_url, pool_size=min(settings.max_concurrent_steps, 32)
         )
@@ -270,8 +276,49 @@ async def serve(
                 health.ready = False
                 log.info("draining: up to %.0fs for running steps", settings.shutdown_grace)
         finally:
+            # Imported here: a worker that never resolved a provider model never loads the SDKs.
+            from activities.providers import close_model_clients
+
             await close_model_clients()
             await store.close()
+
+
+class RedactFailures(logging.Filter):
+    """Log exceptions by type and traceback only, never by message.
+
+    Installed when payloads are encrypted: a failure's message may quote what the payloads
+    carry (a memory value, a model's reply), and the failure converter encrypts it in Temporal,
+    so the worker's own logs must not print it in the clear.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Replace the record's exception (and any exception among its args) by its type."""
+        if record.exc_info and record.exc_info[1] is not None:
+            record.exc_text = redacted_traceback(record.exc_info[1])
+            record.exc_info = None
+        if isinstance(record.args, tuple):
+            record.args = tuple(
+                f"<{type(a).__name__}>" if isinstance(a, BaseException) else a for a in record.args
+            )
+        return True
+
+
+def redacted_traceback(error: BaseException) -> str:
+    """A traceback of ``error`` and its causes, with each exception's message left out."""
+    chain: list[BaseException] = []
+    current: BaseException | None = error
+    while current is not None and current not in chain:
+        chain.append(current)
+        current = current.__cause__ or (
+            None if current.__suppress_context__ else current.__context__
+        )
+    parts = [
+        "Traceback (most recent call last):\n"
+        + "".join(traceback.format_tb(e.__traceback__))
+        + f"{type(e).__module__}.{type(e).__qualname__}: [message redacted: payloads are encrypted]"
+        for e in reversed(chain)
+    ]
+    return "\n\nwhich caused:\n\n".join(parts)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -290,7 +337,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     tracing = configure_telemetry(os.environ)
     try:
-        asyncio.run(serve(settings_from_env(), tracing=tracing))
+        settings = settings_from_env()
+        if settings.encryption_keys is not None:
+            for handler in logging.getLogger().handlers:
+                handler.addFilter(RedactFailures())
+        asyncio.run(serve(settings, tracing=tracing))
     except (ValueError, ConnectionError, MemoryStoreError, ImportError) as error:
         if args.debug:
             raise
@@ -302,4 +353,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_code = main()
+    # temporalio's core can abort the interpreter's finalization after a clean run
+    # (temporalio/sdk-python#300, exit 134): everything is closed by now, so skip it.
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError):
+            stream.flush()
+    logging.shutdown()
+    os._exit(exit_code)

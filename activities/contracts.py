@@ -12,6 +12,7 @@ from string import Formatter
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, field_validator
 
+from memory.commit import to_json
 from memory.context import ContextSpec, Pinned, SearchSource
 from memory.models import MemoryRef
 from memory.namespace import check_segment
@@ -202,6 +203,14 @@ class MemoryWrite(_Contract):
     key: str
     value: JsonValue
     tags: tuple[str, ...] = ()
+
+    @field_validator("value")
+    @classmethod
+    def _check_value(cls, value: JsonValue) -> JsonValue:
+        # Refused here, where it is made, rather than changed on the way: the payload
+        # converter silently replaces a lone surrogate in an object key with U+FFFD.
+        to_json(value, "value")
+        return value
 
 
 class WriteInput(_Contract):

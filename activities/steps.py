@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from datetime import timedelta
 
 from pydantic import JsonValue, ValidationError
+from sqlalchemy.exc import DBAPIError
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
@@ -33,6 +34,7 @@ from activities.contracts import (
     run_namespace,
 )
 from activities.errors import ModelError, ModelUnavailable
+from activities.failures import database_failure, non_retryable
 from activities.heartbeat import heartbeating
 from activities.models import (
     SCRIPTED,
@@ -110,7 +112,9 @@ def _temporal_errors() -> Iterator[None]:
     try:
         yield
     except _NON_RETRYABLE as error:
-        raise ApplicationError(str(error), type=type(error).__name__, non_retryable=True) from None
+        raise non_retryable(error) from None
+    except DBAPIError as error:
+        raise database_failure(error) from None
     except ModelError as error:
         delay = error.retry_after if isinstance(error, ModelUnavailable) else None
         raise ApplicationError(
@@ -168,7 +172,10 @@ class AgentActivities:
     @activity.defn(name="agent_step")
     async def agent_step(self, inp: StepInput) -> StepResult:
         """Build context, run the agent, and commit its output and memory writes exactly once."""
-        with _temporal_errors(), telemetry.step_span(inp.agent.name, inp.step):
+        with (
+            _temporal_errors(),
+            telemetry.step_span(inp.agent.name, inp.step, capture_content=self.capture_content),
+        ):
             return await self._step(inp)
 
     async def _step(self, inp: StepInput) -> StepResult:
@@ -234,7 +241,7 @@ class AgentActivities:
         memory.check("write", bindings["run"])
         if "session" in bindings:
             memory.check("write", bindings["session"])
-        with telemetry.context_span(agent.name) as span:
+        with telemetry.context_span(agent.name, capture_content=self.capture_content) as span:
             context = await build_context(
                 memory,
                 agent.context,

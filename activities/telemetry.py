@@ -13,7 +13,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 from opentelemetry import metrics, trace
-from opentelemetry.trace import Span
+from opentelemetry.trace import Span, Status, StatusCode
 
 from activities.models import ChatMessage, ModelClient, ModelReply, ToolSpec
 
@@ -34,22 +34,41 @@ def provider_of(model_id: str) -> str:
 
 
 @contextmanager
-def step_span(agent: str, step: str) -> Iterator[Span]:
+def _span(name: str, attributes: dict[str, str], capture_content: bool) -> Iterator[Span]:
+    """A span that records a failure by exception type; the message only with content capture.
+
+    An exception's message may quote what the step was working on (a memory value, a model's
+    reply, a validation error's input), so it is content.
+    """
+    with tracer.start_as_current_span(
+        name, attributes=attributes, record_exception=False, set_status_on_exception=False
+    ) as span:
+        try:
+            yield span
+        except BaseException as error:
+            kind = f"{type(error).__module__}.{type(error).__qualname__}"
+            event = {"exception.type": kind}
+            if capture_content:
+                event["exception.message"] = str(error)
+            span.add_event("exception", event)
+            span.set_status(Status(StatusCode.ERROR, type(error).__name__))
+            raise
+
+
+@contextmanager
+def step_span(agent: str, step: str, *, capture_content: bool = False) -> Iterator[Span]:
     """The span of one agent step's own work (inside Temporal's RunActivity span)."""
     started = time.perf_counter()
-    with tracer.start_as_current_span(
-        "cairn.step", attributes={"cairn.agent": agent, "cairn.step": step}
-    ) as span:
+    attributes = {"cairn.agent": agent, "cairn.step": step}
+    with _span("cairn.step", attributes, capture_content) as span:
         yield span
     step_duration.record(time.perf_counter() - started, {"cairn.agent": agent})
 
 
 @contextmanager
-def context_span(agent: str) -> Iterator[Span]:
+def context_span(agent: str, *, capture_content: bool = False) -> Iterator[Span]:
     """The span around context assembly; callers add token and reference counts."""
-    with tracer.start_as_current_span(
-        "cairn.context.build", attributes={"cairn.agent": agent}
-    ) as span:
+    with _span("cairn.context.build", {"cairn.agent": agent}, capture_content) as span:
         yield span
 
 
@@ -70,7 +89,7 @@ async def complete(
         "gen_ai.request.model": request_model,
         "cairn.agent": agent,
     }
-    with tracer.start_as_current_span(f"chat {request_model}", attributes=attributes) as span:
+    with _span(f"chat {request_model}", attributes, capture_content) as span:
         if capture_content:
             span.add_event(
                 "gen_ai.content.prompt",

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from sqlalchemy.exc import DBAPIError
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
 
 from activities.contracts import WriteInput, WriteResult
+from activities.failures import database_failure, non_retryable
 from memory import Grants, InvalidInput, MemoryStore, Provenance
 from memory.errors import AccessDenied
 from memory.namespace import parse
@@ -39,8 +40,8 @@ class MemoryActivities:
                 for w in inp.writes:
                     commit.put(parse(w.namespace), w.key, w.value, tags=w.tags)
         except (InvalidInput, AccessDenied) as error:
-            raise ApplicationError(
-                str(error), type=type(error).__name__, non_retryable=True
-            ) from None
+            raise non_retryable(error) from None
+        except DBAPIError as error:
+            raise database_failure(error) from None
         assert commit.seq is not None
         return WriteResult(commit_seq=commit.seq, refs=commit.writes)

@@ -3,6 +3,8 @@
 Steps run as `agent_step` activities; their outputs live in memory under the run namespace
 ``(tenant, "run", <workflow id>)`` and only `StepResult` references pass through the workflow,
 so history stays small however large the context grows. A sub-team runs as a child workflow.
+A long chain continues as new between nodes when Temporal suggests it, carrying the step
+references so far (`ChainResume`), so no chain reaches Temporal's history limits.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from temporalio.common import SearchAttributePair, TypedSearchAttributes
 from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
+    from pydantic import ValidationError
+
     from activities.contracts import (
         AgentSpec,
         MemoryWrite,
@@ -25,6 +29,7 @@ with workflow.unsafe.imports_passed_through():
         Approval,
         ChainProgress,
         ChainResult,
+        ChainResume,
         ChainSpec,
         Decision,
         DecisionAck,
@@ -39,11 +44,18 @@ with workflow.unsafe.imports_passed_through():
     from workflows.steps import run_step, write_memory
 
 
+# The workflow.patched id guarding continue-as-new: runs recorded before it was added replay
+# without continuing (their histories have no marker); every run after it may continue.
+CONTINUE_AS_NEW_PATCH = "chain-continue-as-new"
+
+
 class _Rejected(Exception):
     """An approval was rejected: the chain stops with status "rejected"."""
 
 
-@workflow.defn
+# Input that fails validation (a malformed start or continue-as-new payload, a task over its
+# size limit) can never succeed: it fails the workflow instead of retrying its task forever.
+@workflow.defn(failure_exception_types=[ValidationError])
 class ChainWorkflow:
     """Run a `ChainSpec`: its nodes in order, each node as its kind says."""
 
@@ -59,15 +71,38 @@ class ChainWorkflow:
     async def run(self, spec: ChainSpec) -> ChainResult:
         """Run the chain; return every step's reference and the last step's as ``final``."""
         self._spec = spec
+        first = 0
+        if spec.resume is not None:
+            first = spec.resume.next_node
+            self._results = list(spec.resume.results)
+            self._children = list(spec.resume.children)
         upsert_missing(team_search_attributes(spec).search_attributes)
         try:
-            for node in spec.nodes:
-                await self._node(node)
+            for index in range(first, len(spec.nodes)):
+                if index > first and self._should_continue():
+                    await self._continue_as_new(index)
+                await self._node(spec.nodes[index])
         except _Rejected:
             self._status = "rejected"
             return self._result("rejected")
         self._status = "completed"
         return self._result("completed")
+
+    @staticmethod
+    def _should_continue() -> bool:
+        # Asked only once Temporal suggests it, so the patch marker is recorded only by runs
+        # that do continue, right before they do.
+        return workflow.info().is_continue_as_new_suggested() and workflow.patched(
+            CONTINUE_AS_NEW_PATCH
+        )
+
+    async def _continue_as_new(self, next_node: int) -> None:
+        # Between nodes no approval is pending, but a rejected `decide` may still be running.
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        resume = ChainResume(
+            next_node=next_node, results=tuple(self._results), children=tuple(self._children)
+        )
+        workflow.continue_as_new(self._spec.model_copy(update={"resume": resume}))
 
     def _result(self, status: str) -> ChainResult:
         return ChainResult(

@@ -12,7 +12,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from activities.contracts import AgentSpec, MemoryWrite, StepResult
+from activities.contracts import MAX_TASK_CHARS, AgentSpec, MemoryWrite, StepResult
 from memory.namespace import check_segment
 
 
@@ -106,6 +106,15 @@ Node = Annotated[
 ]
 
 
+class ChainResume(_Contract):
+    """Where a chain that continued as new resumes: what its earlier runs did."""
+
+    next_node: int = Field(ge=1)
+    """The index of the first node this run has to run."""
+    results: tuple[StepResult, ...] = ()
+    children: tuple[str, ...] = ()
+
+
 class ChainSpec(_Contract):
     """A team as data: its agents and what they do, in order."""
 
@@ -113,9 +122,11 @@ class ChainSpec(_Contract):
     tenant: str
     agents: tuple[AgentSpec, ...] = Field(min_length=1)
     nodes: tuple[Node, ...] = Field(min_length=1)
-    input: str = ""
+    input: str = Field(default="", max_length=MAX_TASK_CHARS)
     session: str | None = None
     user: str | None = None
+    resume: ChainResume | None = None
+    """Set by the workflow itself when it continues as new; never by a starter."""
 
     @field_validator("name", "tenant")
     @classmethod
@@ -124,6 +135,11 @@ class ChainSpec(_Contract):
 
     @model_validator(mode="after")
     def _agents_known(self) -> ChainSpec:
+        if self.resume is not None and self.resume.next_node >= len(self.nodes):
+            raise ValueError(
+                f"resume.next_node must name one of the {len(self.nodes)} nodes, "
+                f"got {self.resume.next_node}"
+            )
         known = {a.name for a in self.agents}
         if len(known) != len(self.agents):
             raise ValueError("agent names must be unique within a team")
@@ -185,6 +201,18 @@ class Decision(_Contract):
     approve: bool
     edit: str | None = Field(default=None, max_length=32_000)
     by: str = "someone"
+
+    @field_validator("edit", "by")
+    @classmethod
+    def _check_text(cls, value: str | None) -> str | None:
+        # Refused here, as the update arrives: the workflow writes both to memory, and a lone
+        # surrogate (JSON can carry one) is not text memory can store.
+        if value is not None:
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                raise ValueError("must be valid Unicode (no lone surrogates)") from None
+        return value
 
 
 class DecisionAck(_Contract):

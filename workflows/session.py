@@ -14,6 +14,8 @@ from temporalio import workflow
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
 
 with workflow.unsafe.imports_passed_through():
+    from pydantic import ValidationError
+
     from activities.contracts import PREVIEW_CHARS, CompactInput
     from workflows.contracts import Reply, SessionEnd, SessionInput, SessionState, Turn
     from workflows.search import AGENT, SESSION, TENANT, upsert_missing
@@ -22,6 +24,11 @@ with workflow.unsafe.imports_passed_through():
 # Replies kept for answering a resent turn; carried across continue-as-new.
 REMEMBERED_REPLIES = 64
 REPLY_CHARS = 8000
+# Of the carried replies, the newest keep their whole text up to this many bytes of it; older
+# ones carry a preview. 64 whole replies could reach 2 MB (8,000 four-byte characters each),
+# Temporal's payload limit, and a continue-as-new input over the limit fails every workflow
+# task after it: the session would be stuck.
+CARRIED_REPLY_BYTES = 64 * 1024
 # Python agents have no model of their own to summarize with.
 FALLBACK_COMPACTION_MODEL = "scripted"
 
@@ -42,7 +49,28 @@ def session_search_attributes(inp: SessionInput) -> TypedSearchAttributes:
     )
 
 
-@workflow.defn
+def carried_replies(replies: tuple[Reply, ...]) -> tuple[Reply, ...]:
+    """The replies a new run starts with, so that every resent turn is still recognised.
+
+    Their size stays bounded: the newest whole, up to `CARRIED_REPLY_BYTES` of text, the rest
+    as previews.
+    """
+    budget = CARRIED_REPLY_BYTES
+    kept: list[Reply] = []
+    for reply in reversed(replies[-REMEMBERED_REPLIES:]):
+        size = len(reply.text.encode("utf-8"))
+        if size <= budget:
+            budget -= size
+            kept.append(reply)
+        else:
+            budget = 0  # so that no older reply is carried whole after a cut one
+            kept.append(reply.model_copy(update={"text": reply.text[:PREVIEW_CHARS]}))
+    return tuple(reversed(kept))
+
+
+# Input that fails validation (a malformed start or continue-as-new payload, a task over its
+# size limit) can never succeed: it fails the workflow instead of retrying its task forever.
+@workflow.defn(failure_exception_types=[ValidationError])
 class SessionWorkflow:
     """A conversation with one agent; see the module docstring."""
 
@@ -94,7 +122,7 @@ class SessionWorkflow:
                     inp.model_copy(
                         update={
                             "turns": self._turns,
-                            "replies": tuple(self._replies.values())[-REMEMBERED_REPLIES:],
+                            "replies": carried_replies(tuple(self._replies.values())),
                         }
                     )
                 )

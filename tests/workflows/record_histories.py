@@ -8,6 +8,7 @@ its own dev server and runs each scenario on the production worker with a SQLite
 from __future__ import annotations
 
 import asyncio
+import sys
 import tempfile
 from collections.abc import Sequence
 from datetime import timedelta
@@ -169,26 +170,45 @@ async def record(client: Client) -> None:
     await save(client, "session_ended", sid)
 
 
-async def main() -> None:
-    """Start a dev server and a worker, record, and shut both down."""
-    HISTORIES.mkdir(exist_ok=True)
-    env = await WorkflowEnvironment.start_local(
-        dev_server_existing_path=temporal_binary(),
-        data_converter=pydantic_data_converter,
-        search_attributes=SEARCH_ATTRIBUTES,
-        ui=False,
-        dev_server_log_level="error",
+async def record_continued(client: Client) -> None:
+    """A chain long enough to continue as new (on a server suggesting it after 40 events)."""
+    spec = full_chain()
+    steps = tuple(Step(agent="planner", name=f"p{i}") for i in range(12))
+    long = spec.model_copy(update={"nodes": steps})
+    handle = await client.start_workflow(
+        ChainWorkflow.run, long, id="chain-continued", task_queue=TASK_QUEUE
     )
-    with tempfile.TemporaryDirectory() as tmp:
-        store = await MemoryStore.open(f"sqlite:///{tmp}/memory.db")
-        try:
-            settings = Settings(task_queue=TASK_QUEUE, shutdown_grace=1)
-            async with build_worker(env.client, store, settings, registry()):
-                await record(env.client)
-        finally:
-            await store.close()
-            await env.shutdown()
+    await handle.result()
+    await save(client, "chain_continued", handle.id, handle.result_run_id)
+
+
+async def main(*, continued_only: bool = False) -> None:
+    """Start dev servers and workers, record, and shut them down."""
+    HISTORIES.mkdir(exist_ok=True)
+    low_limits = ["--dynamic-config-value", "limit.historyCount.suggestContinueAsNew=40"]
+    scenarios = [(low_limits, record_continued)]
+    if not continued_only:
+        scenarios.insert(0, ([], record))
+    for extra_args, scenario in scenarios:
+        env = await WorkflowEnvironment.start_local(
+            dev_server_existing_path=temporal_binary(),
+            data_converter=pydantic_data_converter,
+            search_attributes=SEARCH_ATTRIBUTES,
+            ui=False,
+            dev_server_log_level="error",
+            dev_server_extra_args=extra_args,
+        )
+        with tempfile.TemporaryDirectory() as tmp:
+            store = await MemoryStore.open(f"sqlite:///{tmp}/memory.db")
+            try:
+                settings = Settings(task_queue=TASK_QUEUE, shutdown_grace=1)
+                async with build_worker(env.client, store, settings, registry()):
+                    await scenario(env.client)
+            finally:
+                await store.close()
+                await env.shutdown()
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    # --continued-only: record the continued-as-new chain alone, keeping the other histories.
+    asyncio.run(main(continued_only="--continued-only" in sys.argv))

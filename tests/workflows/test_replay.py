@@ -28,6 +28,7 @@ def load(path: Path) -> WorkflowHistory:
 def test_every_scenario_has_a_recorded_history() -> None:
     assert {p.stem for p in RECORDED} >= {
         "chain_completed",
+        "chain_continued",
         "chain_sub_team",
         "chain_waiting",
         "chain_failed",

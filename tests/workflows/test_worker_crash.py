@@ -42,7 +42,10 @@ class Workers:
         self.count = 0
 
     @asynccontextmanager
-    async def process(self, fault: str = "") -> AsyncIterator[asyncio.subprocess.Process]:
+    async def process(
+        self, fault: str = "", **extra: str
+    ) -> AsyncIterator[asyncio.subprocess.Process]:
+        """A worker process; ``extra`` environment variables override the defaults."""
         self.count += 1
         env = {
             **os.environ,
@@ -55,6 +58,7 @@ class Workers:
             "CAIRN_SHUTDOWN_GRACE": "1",
             "CAIRN_TEST_CALL_LOG": str(self.calls),
             "CAIRN_TEST_GATE": str(self.gate),
+            **extra,
         }
         log = (self.tmp / f"worker-{self.count}.log").open("w")
         proc = await asyncio.create_subprocess_exec(
