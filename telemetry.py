@@ -9,10 +9,13 @@ trace from client to workflow to activity; Cairn's own spans nest below it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from opentelemetry import metrics, trace
+from opentelemetry.sdk.trace import Event, ReadableSpan
+from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+from opentelemetry.trace import Status
 from temporalio.client import Interceptor
 from temporalio.contrib.opentelemetry import TracingInterceptor
 from temporalio.runtime import OpenTelemetryConfig, Runtime, TelemetryConfig
@@ -81,6 +84,9 @@ def configure(env: Mapping[str, str], *, console: bool = False) -> Telemetry:
             )
 
             exporter = GrpcSpanExporter()
+        capture = env.get("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", "").lower()
+        if capture not in ("1", "true", "yes"):
+            exporter = RedactingExporter(exporter)  # type: ignore[arg-type]
         provider.add_span_processor(BatchSpanProcessor(exporter))  # type: ignore[arg-type]
         trace.set_tracer_provider(provider)
         result.shutdown_hooks.append(provider)
@@ -108,3 +114,57 @@ def configure(env: Mapping[str, str], *, console: bool = False) -> Telemetry:
             telemetry=TelemetryConfig(metrics=OpenTelemetryConfig(url=endpoint))
         )
     return result
+
+
+class RedactingExporter(SpanExporter):
+    """Exports spans with exception messages removed (their types stay).
+
+    An exception's message can quote what a step handled (a memory value, a model's reply), and
+    Temporal's tracing interceptor records it in the span status and exception event. Unless
+    content capture is on, only the exception's type leaves the process.
+    """
+
+    def __init__(self, inner: SpanExporter) -> None:
+        self.inner = inner
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        """Export redacted copies of ``spans``."""
+        return self.inner.export([_redacted(s) for s in spans])
+
+    def shutdown(self) -> None:
+        """Shut the wrapped exporter down."""
+        self.inner.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30_000) -> bool:
+        """Flush the wrapped exporter."""
+        return self.inner.force_flush(timeout_millis)
+
+
+def _redacted(span: ReadableSpan) -> ReadableSpan:
+    events = [
+        Event(
+            e.name,
+            {
+                k: "[redacted]" if k in ("exception.message", "exception.stacktrace") else v
+                for k, v in (e.attributes or {}).items()
+            },
+            e.timestamp,
+        )
+        for e in span.events
+    ]
+    description = span.status.description
+    status = Status(span.status.status_code, description.split(":")[0] if description else None)
+    return ReadableSpan(
+        name=span.name,
+        context=span.context,
+        parent=span.parent,
+        resource=span.resource,
+        attributes=span.attributes,
+        events=events,
+        links=span.links,
+        kind=span.kind,
+        instrumentation_scope=span.instrumentation_scope,
+        status=status,
+        start_time=span.start_time,
+        end_time=span.end_time,
+    )
