@@ -1,8 +1,8 @@
 """The write side's unit of work: a `Commit` collects validated operations, then applies them.
 
-``async with store.commit(key=..., provenance=...) as c`` checks the idempotency key on entry
-(so a replayed step can skip its work), buffers `put`, `append` and `delete` (validating each
-at once, so a bad value fails before anything is written), and applies all of them in one
+``async with store.commit(key=..., provenance=...) as c`` checks the caller's idempotency key
+on entry (so a replayed step can skip its work), buffers `put`, `append` and `delete` (validating
+each at once, so a bad value fails before anything is written), and applies all of them in one
 database transaction on a clean exit. Nothing is applied when the body raises.
 """
 
@@ -204,8 +204,11 @@ class Commit:
     holds the stored result, and writes made in the body are ignored.
     """
 
-    def __init__(self, store: MemoryStore, key: str, provenance: Provenance) -> None:
+    def __init__(
+        self, store: MemoryStore, key: str, provenance: Provenance, *, check_replay: bool = True
+    ) -> None:
         self._store = store
+        self._check_replay = check_replay
         self.key = key
         self.provenance = provenance
         self.ops: list[Op] = []
@@ -216,9 +219,12 @@ class Commit:
         self._applied: Applied | None = None
 
     async def __aenter__(self) -> Commit:
-        previous = await self._store._find_commit(self.key)
-        if previous is not None:
-            self._done(previous)
+        # A generated key (``adhoc:<uuid4>``) cannot have been applied yet, so looking it up
+        # would cost a transaction for nothing; the claim's ON CONFLICT still guards the write.
+        if self._check_replay:
+            previous = await self._store._find_commit(self.key)
+            if previous is not None:
+                self._done(previous)
         return self
 
     async def __aexit__(

@@ -1,20 +1,21 @@
 """The SQLAlchemy engine behind a `MemoryStore`: URL parsing, per-dialect connection setup.
 
 This is the one place where SQLite and PostgreSQL connections differ: SQLite gets its pragmas
-and takes the write lock up front; PostgreSQL gets psycopg 3, pre-ping and timeouts.
+and takes the write lock up front; PostgreSQL gets psycopg 3, connection recycling and timeouts.
 """
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event, exc
+from sqlalchemy import Connection, Engine, NullPool, create_engine, event, exc
 from sqlalchemy.engine import make_url
 
 from memory.errors import InvalidInput, StoreUnavailable
 
 
-def _sqlite_connect(dbapi_conn: Any, _record: Any) -> None:
+def _sqlite_connect(dbapi_conn: Any, _record: Any, *, busy_ms: int = 30_000) -> None:
     # Let SQLAlchemy's "begin" event issue BEGIN itself (the driver's implicit BEGIN cannot
     # take the write lock up front).
     dbapi_conn.isolation_level = None
@@ -23,7 +24,8 @@ def _sqlite_connect(dbapi_conn: Any, _record: Any) -> None:
     # hold. WAL: readers never block the writer. busy_timeout: writers queue for the lock
     # instead of failing with "database is locked". synchronous=FULL: a commit survives power
     # loss, not just a process crash.
-    for pragma in ("busy_timeout=30000", "journal_mode=WAL", "foreign_keys=ON", "synchronous=FULL"):
+    pragmas = (f"busy_timeout={busy_ms}", "journal_mode=WAL", "foreign_keys=ON", "synchronous=FULL")
+    for pragma in pragmas:
         cur.execute(f"PRAGMA {pragma}")
     cur.close()
 
@@ -71,17 +73,38 @@ def create_store_engine(url: str, *, pool_size: int = 8) -> Engine:
     if backend == "postgresql":
         if parsed.get_driver_name() != "psycopg":
             parsed = parsed.set(drivername="postgresql+psycopg")
+        # No pre-ping: it would cost a round trip per operation. A connection the server has
+        # dropped fails on its first statement instead, and `memory.runner` retries that once;
+        # recycling connections after half an hour keeps idle-timeout drops rare.
         return create_engine(
             parsed,
             pool_size=pool_size,
             max_overflow=0,
-            pool_pre_ping=True,
+            pool_recycle=1800,
             pool_timeout=30,
             connect_args={"connect_timeout": 10},
         )
     raise InvalidInput(
         f"unsupported memory URL scheme {parsed.drivername!r}; use sqlite or postgresql"
     )
+
+
+def create_loop_engine(engine: Engine) -> Engine:
+    """A pool-less engine on the same SQLite file, for single-statement reads on the loop.
+
+    Its connections never wait for a lock (``busy_timeout=0``): a read that would have to
+    wait fails at once with "database is locked", and `memory.runner` reruns it on a worker
+    thread, so the event loop never sleeps in SQLite's busy handler. They run in autocommit
+    mode, without BEGIN: one SELECT reads one snapshot on its own.
+    """
+    loop_engine = create_engine(
+        engine.url,
+        poolclass=NullPool,
+        isolation_level="AUTOCOMMIT",
+        connect_args={"check_same_thread": False, "timeout": 0},
+    )
+    event.listen(loop_engine, "connect", functools.partial(_sqlite_connect, busy_ms=0))
+    return loop_engine
 
 
 def unavailable(error: exc.DBAPIError, url: str) -> StoreUnavailable:

@@ -71,8 +71,16 @@ class Grants(BaseModel):
 class ScopedCommit(Commit):
     """A commit whose writes are checked against the handle's grants as they are made."""
 
-    def __init__(self, store: MemoryStore, key: str, provenance: Provenance, scope: ScopedStore):
-        super().__init__(store, key, provenance)
+    def __init__(
+        self,
+        store: MemoryStore,
+        key: str,
+        provenance: Provenance,
+        scope: ScopedStore,
+        *,
+        check_replay: bool = True,
+    ):
+        super().__init__(store, key, provenance, check_replay=check_replay)
         self._scope = scope
 
     def _done(self, applied: Applied) -> None:
@@ -150,7 +158,7 @@ class ScopedStore:
         if prov.agent is None:
             prov = prov.model_copy(update={"agent": self.principal})
         plain = self.store.commit(key=key, provenance=prov)
-        return ScopedCommit(self.store, plain.key, prov, self)
+        return ScopedCommit(self.store, plain.key, prov, self, check_replay=key is not None)
 
     async def get(self, namespace: Sequence[str], key: str, **kw: Any) -> Any:
         """`MemoryStore.get` within the read grants."""

@@ -1,4 +1,9 @@
-"""The read queries, run synchronously on a worker thread by `MemoryStore`."""
+"""The read queries, run synchronously by `MemoryStore` (see `memory.runner`).
+
+The hot statements are built once, here, with `bindparam` placeholders: building a statement
+and computing its cache key costs several times what running it does on SQLite. (Rows become
+models through their validating constructors: pydantic's ``model_construct`` is no faster.)
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, or_, select, tuple_
+from sqlalchemy import Connection, Row, bindparam, or_, select, tuple_
 
 from memory import schema, search
 from memory.commit import loads
@@ -28,6 +33,7 @@ _PROVENANCE = (
     c.c.agent,
     c.c.trace_id,
 )
+_PROVENANCE_FIELDS = tuple(col.name for col in _PROVENANCE)
 _ENTRY = (
     e.c.ns,
     e.c.key,
@@ -55,21 +61,23 @@ def _provenance(row: AnyRow) -> Provenance:
 
 
 def _entry(row: AnyRow) -> Entry:
+    # Unpacked by position: a row's attribute lookups by name cost as much as the model.
+    ns, key, value, version, seq, created_at, tags, expires_at, deleted, *provenance = row
     return Entry(
-        namespace=decode(row.ns),
-        key=row.key,
-        value=loads(row.value),
-        version=row.version,
-        commit_seq=row.commit_seq,
-        created_at=utc(row.created_at),
-        tags=tuple(row.tags.split()),
-        expires_at=utc(row.expires_at) if row.expires_at else None,
-        deleted=row.deleted,
-        provenance=_provenance(row),
+        namespace=decode(ns),
+        key=key,
+        value=loads(value),
+        version=version,
+        commit_seq=seq,
+        created_at=utc(created_at),
+        tags=tuple(tags.split()),
+        expires_at=utc(expires_at) if expires_at else None,
+        deleted=deleted,
+        provenance=Provenance(**dict(zip(_PROVENANCE_FIELDS, provenance, strict=True))),
     )
 
 
-def _live(now: datetime) -> Any:
+def _live(now: Any) -> Any:
     return or_(e.c.expires_at.is_(None), e.c.expires_at > now)
 
 
@@ -77,18 +85,29 @@ def _what(ns: Namespace, key: str) -> str:
     return f"{encode(ns)!r} key {key!r}"
 
 
+_VERSIONS = select(*_ENTRY, *_PROVENANCE).outerjoin(c, c.c.seq == e.c.commit_seq)
+_GET = _VERSIONS.join(
+    h, (h.c.ns == e.c.ns) & (h.c.key == e.c.key) & (h.c.version == e.c.version)
+).where(h.c.ns == bindparam("ns"), h.c.key == bindparam("key"))
+_GET_AS_OF = (
+    _VERSIONS.where(
+        e.c.ns == bindparam("ns"), e.c.key == bindparam("key"), e.c.commit_seq <= bindparam("as_of")
+    )
+    .order_by(e.c.version.desc())
+    .limit(1)
+)
+_HISTORY = _VERSIONS.where(
+    e.c.ns == bindparam("ns"), e.c.key == bindparam("key"), _live(bindparam("now"))
+).order_by(e.c.version)
+_HISTORY_LIMIT = _HISTORY.limit(bindparam("limit"))
+
+
 def get(conn: Connection, ns: Namespace, key: str, as_of: int | None, now: datetime) -> Entry:
     """The current (or as-of) live version of a key, else `NotFound`."""
-    stmt = select(*_ENTRY, *_PROVENANCE).outerjoin(c, c.c.seq == e.c.commit_seq)
     if as_of is None:
-        stmt = stmt.join(
-            h, (h.c.ns == e.c.ns) & (h.c.key == e.c.key) & (h.c.version == e.c.version)
-        )
-        stmt = stmt.where(h.c.ns == encode(ns), h.c.key == key)
+        row = conn.execute(_GET, {"ns": encode(ns), "key": key}).first()
     else:
-        stmt = stmt.where(e.c.ns == encode(ns), e.c.key == key, e.c.commit_seq <= as_of)
-        stmt = stmt.order_by(e.c.version.desc()).limit(1)
-    row = conn.execute(stmt).first()
+        row = conn.execute(_GET_AS_OF, {"ns": encode(ns), "key": key, "as_of": as_of}).first()
     if row is None or row.deleted or (row.expires_at and utc(row.expires_at) <= now):
         suffix = f" as of commit {as_of}" if as_of is not None else ""
         raise NotFound(_what(ns, key) + suffix)
@@ -99,13 +118,8 @@ def history(
     conn: Connection, ns: Namespace, key: str, limit: int | None, now: datetime
 ) -> list[Entry]:
     """Every unexpired version of a key, oldest first, with provenance; `NotFound` if none."""
-    stmt = (
-        select(*_ENTRY, *_PROVENANCE)
-        .outerjoin(c, c.c.seq == e.c.commit_seq)
-        .where(e.c.ns == encode(ns), e.c.key == key, _live(now))
-        .order_by(e.c.version)
-    )
-    rows = conn.execute(stmt.limit(limit) if limit else stmt).all()
+    params = {"ns": encode(ns), "key": key, "now": now, "limit": limit}
+    rows = conn.execute(_HISTORY_LIMIT if limit else _HISTORY, params).all()
     if not rows:
         raise NotFound(_what(ns, key))
     return [_entry(r) for r in rows]
@@ -156,14 +170,23 @@ def list_entries(
 
 
 def _item(row: AnyRow) -> StreamItem:
+    ns, stream, seq, commit_seq, item, created_at = row
     return StreamItem(
-        namespace=decode(row.ns),
-        stream=row.stream,
-        seq=row.seq,
-        item=loads(row.item),
-        commit_seq=row.commit_seq,
-        created_at=utc(row.created_at),
+        namespace=decode(ns),
+        stream=stream,
+        seq=seq,
+        item=loads(item),
+        commit_seq=commit_seq,
+        created_at=utc(created_at),
     )
+
+
+_ITEMS = select(si.c.ns, si.c.stream, si.c.seq, si.c.commit_seq, si.c.item, si.c.created_at).where(
+    si.c.ns == bindparam("ns"), si.c.stream == bindparam("stream"), si.c.seq >= bindparam("start")
+)
+_TAIL = _ITEMS.order_by(si.c.seq.desc()).limit(bindparam("limit"))
+_RANGE = _ITEMS.order_by(si.c.seq).limit(bindparam("limit"))
+_RANGE_END = _ITEMS.where(si.c.seq < bindparam("end")).order_by(si.c.seq).limit(bindparam("limit"))
 
 
 def stream_items(
@@ -177,13 +200,12 @@ def stream_items(
     limit: int = 1000,
 ) -> list[StreamItem]:
     """Items with ``start <= seq < end`` oldest first, or the ``last`` n items."""
-    stmt = select(si).where(si.c.ns == encode(ns), si.c.stream == stream, si.c.seq >= start)
-    if end is not None:
-        stmt = stmt.where(si.c.seq < end)
+    params = {"ns": encode(ns), "stream": stream, "start": start, "end": end}
     if last is not None:
-        rows = conn.execute(stmt.order_by(si.c.seq.desc()).limit(last)).all()
+        rows = conn.execute(_TAIL, {**params, "limit": last}).all()
         return [_item(r) for r in reversed(rows)]
-    return [_item(r) for r in conn.execute(stmt.order_by(si.c.seq).limit(limit))]
+    stmt = _RANGE if end is None else _RANGE_END
+    return [_item(r) for r in conn.execute(stmt, {**params, "limit": limit})]
 
 
 def search_hits(
@@ -222,9 +244,12 @@ def _commit(conn: Connection, row: AnyRow) -> CommitRecord:
     )
 
 
+_GET_COMMIT = select(c).where(c.c.key == bindparam("key"))
+
+
 def get_commit(conn: Connection, key: str) -> CommitRecord:
     """The commit stored under an idempotency key, else `NotFound`."""
-    row = conn.execute(select(c).where(c.c.key == key)).first()
+    row = conn.execute(_GET_COMMIT, {"key": key}).first()
     if row is None:
         raise NotFound(f"commit {key!r}")
     return _commit(conn, row)

@@ -1,31 +1,27 @@
 """`MemoryStore`: the async facade over one SQL implementation for SQLite and PostgreSQL.
 
-Every operation runs as one short transaction on a worker thread (a synchronous SQLAlchemy Core
-connection from the pool), so the event loop never blocks and a commit costs one thread hop,
-not one per statement. Driver errors that mean "could not reach or lock the database" become
-`StoreUnavailable`, which callers may retry; everything else is a caller mistake.
+It validates arguments, then runs each operation as one short transaction through
+`memory.runner.Runner`: reads in `memory.reader`, commits in `memory.writer`, forks in
+`memory.forks`, forget and purge in `memory.retention`.
 """
 
 from __future__ import annotations
 
-import asyncio
 import builtins
 import functools
-import time
 import uuid
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from pydantic import BaseModel, ValidationError
-from sqlalchemy import Connection, Engine, exc
+from sqlalchemy import Engine
 
-from memory import migrations, reader, telemetry, writer
-from memory.commit import Applied, Commit, Op, check_provenance, check_text, dumps
-from memory.engine import create_store_engine, unavailable
-from memory.errors import ConflictError, InvalidInput, MemoryStoreError, StoreUnavailable
+from memory import forks, migrations, reader, retention, telemetry, writer
+from memory.commit import Applied, Commit, Op, check_provenance, check_text
+from memory.engine import create_store_engine
+from memory.errors import InvalidInput, MemoryStoreError
 from memory.models import (
     AuditRecord,
     CommitRecord,
@@ -42,6 +38,7 @@ from memory.namespace import (
     check_segment,
     check_tags,
 )
+from memory.runner import Runner
 
 if TYPE_CHECKING:
     from memory.policy import Grants, ScopedStore
@@ -50,10 +47,8 @@ M = TypeVar("M", bound=BaseModel)
 T = TypeVar("T")
 
 DEFAULT_MAX_VALUE_BYTES = 1024 * 1024
-# PostgreSQL: deadlock and serialization failures abort a transaction that is safe to rerun
-# (the idempotency key makes a rerun of an applied commit a replay).
-_RETRY_SQLSTATES = {"40001", "40P01"}
-_RETRIES = 5
+# A tail or history this short is a point read (see memory.runner): bounded and cheap.
+_POINT_ROWS = 100
 
 
 # The width of the audit log's principal column.
@@ -83,13 +78,8 @@ class MemoryStore:
         self.engine = engine
         self.max_value_bytes = max_value_bytes
         self._clock = clock or _utcnow
-        self._closed = False
         self.dialect = engine.dialect.name
-        self._url = engine.url.render_as_string(hide_password=True)
-        self._executor = ThreadPoolExecutor(
-            max_workers=engine.pool.size(),  # type: ignore[attr-defined]
-            thread_name_prefix="cairn-memory",
-        )
+        self._runner = Runner(engine)
 
     @classmethod
     async def open(
@@ -139,13 +129,11 @@ class MemoryStore:
 
     async def setup(self) -> tuple[int, int]:
         """Apply pending schema migrations; safe to run from many processes at once."""
-        return await self._run(migrations.migrate, write=True)
+        return await self._run(migrations.migrate, write=True, idempotent=True)
 
     async def close(self) -> None:
         """Release the connection pool and worker threads."""
-        self._closed = True
-        await asyncio.get_running_loop().run_in_executor(None, self.engine.dispose)
-        self._executor.shutdown(wait=False)
+        await self._runner.close()
 
     async def __aenter__(self) -> MemoryStore:
         return self
@@ -157,34 +145,15 @@ class MemoryStore:
 
     # -- plumbing ---------------------------------------------------------------------------
 
-    async def _run(self, fn: Callable[..., T], *args: Any, write: bool = False) -> T:
-        if self._closed:
-            raise MemoryStoreError("this memory store is closed")
-        call = functools.partial(self._transaction, fn, args, write)
-        return await asyncio.get_running_loop().run_in_executor(self._executor, call)
-
-    def _transaction(self, fn: Callable[..., T], args: tuple[Any, ...], write: bool) -> T:
-        for attempt in range(_RETRIES):
-            try:
-                with self.engine.connect() as conn:
-                    if write:
-                        conn.execution_options(cairn_write=True)
-                    with conn.begin():
-                        return fn(conn, *args)
-            except exc.DBAPIError as error:
-                code = getattr(error.orig, "sqlstate", None)
-                if code in _RETRY_SQLSTATES and attempt < _RETRIES - 1:
-                    continue
-                if isinstance(error, (exc.OperationalError, exc.InterfaceError)) or (
-                    error.connection_invalidated
-                ):
-                    raise unavailable(error, self._url) from error
-                raise
-            except exc.TimeoutError as error:
-                raise StoreUnavailable(
-                    f"memory database {self._url}: no free connection"
-                ) from error
-        raise AssertionError("unreachable")
+    async def _run(
+        self,
+        fn: Callable[..., T],
+        *args: Any,
+        write: bool = False,
+        idempotent: bool = False,
+        point: bool = False,
+    ) -> T:
+        return await self._runner.run(fn, *args, write=write, idempotent=idempotent, point=point)
 
     def _now(self) -> datetime:
         return self._clock()
@@ -196,33 +165,12 @@ class MemoryStore:
         return found
 
     async def _apply(self, key: str, provenance: Provenance, ops: list[Op], result: str) -> Applied:
-        attributes: dict[str, str | int] = {"cairn.memory.entry_count": len(ops)}
-        if provenance.tenant:
-            attributes["cairn.tenant"] = provenance.tenant
-        started = time.perf_counter()
-        with telemetry.tracer.start_as_current_span(
-            "cairn.memory.commit", attributes=attributes
-        ) as span:
-            try:
-                applied = await self._run(
-                    writer.apply_commit,
-                    key,
-                    provenance,
-                    ops,
-                    result,
-                    self._now(),
-                    self.max_value_bytes,
-                    write=True,
-                )
-            except ConflictError:
-                telemetry.commit_conflicts.add(1)
-                raise
-            span.set_attribute("cairn.memory.commit_seq", applied.seq)
-            span.set_attribute("cairn.memory.replayed", applied.replayed)
-        if applied.replayed:
-            telemetry.commit_replays.add(1)
-        telemetry.operation_duration.record(time.perf_counter() - started, {"operation": "commit"})
-        return applied
+        now, cap = self._now(), self.max_value_bytes
+        # Idempotent: rerunning a commit whose first run landed replays it (same key).
+        run = self._run(
+            writer.apply_commit, key, provenance, ops, result, now, cap, write=True, idempotent=True
+        )
+        return await telemetry.traced_commit(run, len(ops), provenance.tenant)
 
     # -- writes -----------------------------------------------------------------------------
 
@@ -234,8 +182,10 @@ class MemoryStore:
                 reports ``replayed`` with the stored result. Omit it for a one-off write.
             provenance: Who is writing (tenant, workflow, run, activity, attempt, agent, trace).
         """
-        key = check_commit_key(key) if key is not None else f"adhoc:{uuid.uuid4()}"
-        return Commit(self, key, check_provenance(provenance))
+        if key is None:
+            adhoc = f"adhoc:{uuid.uuid4()}"
+            return Commit(self, adhoc, check_provenance(provenance), check_replay=False)
+        return Commit(self, check_commit_key(key), check_provenance(provenance))
 
     @telemetry.instrumented("fork")
     async def fork(
@@ -261,19 +211,9 @@ class MemoryStore:
         key = check_commit_key(key) if key is not None else f"fork:{uuid.uuid4()}"
         prov = check_provenance(provenance or Provenance(tenant=dst_ns[0]))
 
-        def run(conn: Connection) -> Applied:
-            writer.lock_tenant_forks(conn, dst_ns[0])
-            if not writer.is_empty(conn, dst_ns):
-                previous = writer.find_commit(conn, key)
-                if previous is not None:
-                    return previous
-                raise InvalidInput(f"fork destination {'/'.join(dst_ns)!r} is not empty")
-            now = self._now()
-            ops = writer.snapshot_ops(conn, src_ns, dst_ns, as_of, now)
-            done = {"source": "/".join(src_ns), "as_of": as_of}
-            return writer.apply_commit(conn, key, prov, ops, dumps(done), now, self.max_value_bytes)
-
-        await self._run(run, write=True)
+        # Idempotent: a rerun finds the destination filled under this key and replays.
+        call = (forks.fork, src_ns, dst_ns, as_of, key, prov, self._now, self.max_value_bytes)
+        await self._run(*call, write=True, idempotent=True)
         return await self.get_commit(key)
 
     @telemetry.instrumented("forget")
@@ -288,12 +228,12 @@ class MemoryStore:
         ns = check_namespace(prefix)
         if principal is not None:
             check_text(principal, "principal", MAX_PRINCIPAL)
-        return await self._run(writer.forget, ns, principal, self._now(), write=True)
+        return await self._run(retention.forget, ns, principal, self._now(), write=True)
 
     @telemetry.instrumented("purge_expired")
     async def purge_expired(self) -> dict[str, int]:
         """Delete expired entries for good (they are hidden from reads as soon as they expire)."""
-        return await self._run(writer.purge_expired, self._now(), write=True)
+        return await self._run(retention.purge_expired, self._now(), write=True)
 
     # -- reads ------------------------------------------------------------------------------
 
@@ -328,7 +268,7 @@ class MemoryStore:
         self._check_as_of(as_of)
         if model is not None and not (isinstance(model, type) and issubclass(model, BaseModel)):
             raise InvalidInput(f"model must be a pydantic model class, got {model!r}")
-        entry = await self._run(reader.get, ns, key, as_of, self._now())
+        entry = await self._run(reader.get, ns, key, as_of, self._now(), point=True)
         if model is None:
             return entry
         try:
@@ -346,7 +286,8 @@ class MemoryStore:
         """All versions of a key, oldest first, deletions included, each with its provenance."""
         ns, key = check_namespace(namespace), check_key(key)
         cap = None if limit is None else self._limit(limit, 100_000)
-        return await self._run(reader.history, ns, key, cap, self._now())
+        point = cap is not None and cap <= _POINT_ROWS
+        return await self._run(reader.history, ns, key, cap, self._now(), point=point)
 
     @telemetry.instrumented("list")
     async def list(
@@ -371,9 +312,8 @@ class MemoryStore:
     ) -> builtins.list[StreamItem]:
         """The last ``n`` items of a stream, oldest first."""
         ns, stream = check_namespace(namespace), check_segment(stream, "stream name")
-        return await self._run(
-            functools.partial(reader.stream_items, last=self._limit(n, 10_000)), ns, stream
-        )
+        call = functools.partial(reader.stream_items, last=self._limit(n, 10_000))
+        return await self._run(call, ns, stream, point=n <= _POINT_ROWS)
 
     @telemetry.instrumented("read_stream")
     async def read_stream(

@@ -1,35 +1,38 @@
-"""The write transactions, run synchronously on a worker thread by `MemoryStore`.
+"""Applying commits: the write path, run synchronously on a worker thread by `MemoryStore`.
 
-Each public function here runs inside one database transaction that the caller opened (on
-SQLite with ``BEGIN IMMEDIATE``). Head rows are the compare-and-set point: an upsert or a
-version-guarded update with ``RETURNING`` decides each new version atomically on both backends.
+Forks (`memory.forks`) and deletions for good (`memory.retention`) build on it. Each public
+function here runs inside one database transaction that the caller opened (on SQLite with
+``BEGIN IMMEDIATE``). Head rows are the compare-and-set point: an upsert or a version-guarded
+update with ``RETURNING`` decides each new version atomically on both backends. The statements
+of a commit are built once, here, with `bindparam` placeholders (building one costs more than
+running it on SQLite); upserts exist once per dialect.
 """
 
 from __future__ import annotations
 
-import hashlib
+import functools
 import json
-from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
-from typing import Any
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any, Literal
 
 from sqlalchemy import (
+    BigInteger,
     Connection,
     Table,
+    bindparam,
     delete,
+    false,
     func,
     insert,
     or_,
     select,
-    text,
-    true,
-    tuple_,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 
 from memory import schema, search
-from memory.commit import Applied, Op, dumps, encode_value, loads, reduce
+from memory.commit import Applied, Op, encode_value, loads, reduce
 from memory.errors import ConflictError
 from memory.models import MemoryRef, Provenance
 from memory.namespace import Namespace, decode, encode, prefix_bounds
@@ -38,8 +41,9 @@ h, e, c = schema.heads, schema.entries, schema.commits
 st, si, sd = schema.streams, schema.stream_items, schema.search_docs
 
 
-def _upsert(conn: Connection, table: Table) -> Any:
-    return (sqlite.insert if conn.dialect.name == "sqlite" else postgresql.insert)(table)
+def _per_dialect(build: Callable[[Any], Any]) -> dict[str, Any]:
+    """``build(insert)`` for each dialect's ``INSERT`` (they differ in their upsert clauses)."""
+    return {"sqlite": build(sqlite.insert), "postgresql": build(postgresql.insert)}
 
 
 def under(column: Any, prefix: Namespace) -> Any:
@@ -48,29 +52,39 @@ def under(column: Any, prefix: Namespace) -> Any:
     return or_(column == exact, (column >= low) & (column < high))
 
 
+_FIND_COMMIT = select(c.c.seq, c.c.result, c.c.tenant).where(c.c.key == bindparam("key"))
+_ENTRY_WRITES = (
+    select(e.c.ns, e.c.key, e.c.version).where(e.c.commit_seq == bindparam("seq")).order_by(e.c.id)
+)
+_ITEM_WRITES = (
+    select(si.c.ns, si.c.stream, si.c.seq)
+    .where(si.c.commit_seq == bindparam("seq"))
+    .order_by(si.c.id)
+)
+
+
 def find_commit(conn: Connection, key: str) -> Applied | None:
     """The stored outcome of the commit with ``key``, as a replay, or None."""
-    row = conn.execute(select(c.c.seq, c.c.result, c.c.tenant).where(c.c.key == key)).first()
+    row = conn.execute(_FIND_COMMIT, {"key": key}).first()
     if row is None:
         return None
     return Applied(row.seq, True, loads(row.result), commit_writes(conn, row.seq), row.tenant)
 
 
+def _ref(
+    ns: Namespace, key: str, version: int, seq: int, kind: Literal["entry", "stream"] = "entry"
+) -> MemoryRef:
+    return MemoryRef(namespace=ns, key=key, version=version, commit_seq=seq, kind=kind)
+
+
 def commit_writes(conn: Connection, seq: int) -> tuple[MemoryRef, ...]:
     """What commit ``seq`` wrote, derived from the rows it left."""
     refs = [
-        MemoryRef(namespace=decode(r.ns), key=r.key, version=r.version, commit_seq=seq)
-        for r in conn.execute(
-            select(e.c.ns, e.c.key, e.c.version).where(e.c.commit_seq == seq).order_by(e.c.id)
-        )
+        _ref(decode(r.ns), r.key, r.version, seq) for r in conn.execute(_ENTRY_WRITES, {"seq": seq})
     ]
     refs += [
-        MemoryRef(
-            namespace=decode(r.ns), key=r.stream, version=r.seq, commit_seq=seq, kind="stream"
-        )
-        for r in conn.execute(
-            select(si.c.ns, si.c.stream, si.c.seq).where(si.c.commit_seq == seq).order_by(si.c.id)
-        )
+        _ref(decode(r.ns), r.stream, r.seq, seq, "stream")
+        for r in conn.execute(_ITEM_WRITES, {"seq": seq})
     ]
     return tuple(refs)
 
@@ -80,14 +94,39 @@ def commit_writes(conn: Connection, seq: int) -> tuple[MemoryRef, ...]:
 _PG_COMMIT_LOCK = 0x0C41_C0DE
 
 
-def _serialize_commits(conn: Connection) -> None:
+def serialize_commits(conn: Connection) -> None:
+    """Take the PostgreSQL commit lock until this transaction ends (see the comment)."""
     # A PostgreSQL sequence hands out numbers in claim order, but transactions become visible
     # in commit order: without this lock, commit 6 could be seen before commit 5, so a read
     # `as_of=6` (or a fork, or a reader of "commits after 5") would change once 5 lands. Held
     # from the claim to the end of the transaction, it makes sequence order visibility order,
     # as SQLite's single writer already does.
     if conn.dialect.name == "postgresql":
-        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_COMMIT_LOCK})
+        conn.execute(_COMMIT_LOCK, {"lock_key": _PG_COMMIT_LOCK})
+
+
+_COMMIT_LOCK = select(func.pg_advisory_xact_lock(bindparam("lock_key", type_=BigInteger)))
+_CLAIM_COLUMNS = [
+    c.c.key,
+    *(c.c[field] for field in Provenance.model_fields),
+    c.c.created_at,
+    c.c.result,
+]
+_SQLITE_CLAIM = sqlite.insert(c).on_conflict_do_nothing(index_elements=[c.c.key]).returning(c.c.seq)
+# On PostgreSQL the claim takes the commit lock itself (`serialize_commits`), saving a round
+# trip: the CTE holding a volatile function runs once, before its row reaches the INSERT, so
+# the lock is held before the sequence number is drawn.
+_POSTGRES_CLAIM = (
+    postgresql.insert(c)
+    .from_select(
+        [*_CLAIM_COLUMNS, c.c.forgotten],
+        select(
+            *(bindparam(col.key, type_=col.type) for col in _CLAIM_COLUMNS), false()
+        ).select_from(_COMMIT_LOCK.cte("commit_lock")),
+    )
+    .on_conflict_do_nothing(index_elements=[c.c.key])
+    .returning(c.c.seq)
+)
 
 
 def apply_commit(
@@ -100,14 +139,12 @@ def apply_commit(
     max_value_bytes: int,
 ) -> Applied:
     """Claim ``key`` and apply ``ops``; if the key exists, apply nothing and return the replay."""
-    _serialize_commits(conn)
-    claim = (
-        _upsert(conn, c)
-        .values(key=key, created_at=now, result=result, **provenance.model_dump())
-        .on_conflict_do_nothing(index_elements=[c.c.key])
-        .returning(c.c.seq)
-    )
-    seq = conn.execute(claim).scalar()
+    claim = {"key": key, "created_at": now, "result": result, **provenance.model_dump()}
+    if conn.dialect.name == "postgresql":
+        claim["lock_key"] = _PG_COMMIT_LOCK
+        seq = conn.execute(_POSTGRES_CLAIM, claim).scalar()
+    else:
+        seq = conn.execute(_SQLITE_CLAIM, claim).scalar()
     if seq is None:
         previous = find_commit(conn, key)
         assert previous is not None
@@ -116,28 +153,44 @@ def apply_commit(
     return Applied(seq, False, json.loads(result), tuple(writes), provenance.tenant)
 
 
+def unexpired(table: Table, now: Any) -> Any:
+    """SQL condition: the row of ``table`` has not expired at ``now``."""
+    return or_(table.c.expires_at.is_(None), table.c.expires_at > now)
+
+
+_BUMP_STREAM = _per_dialect(
+    lambda insert: (
+        insert(st)
+        .on_conflict_do_update(
+            index_elements=[st.c.ns, st.c.stream], set_={"last_seq": st.c.last_seq + 1}
+        )
+        .returning(st.c.last_seq)
+    )
+)
+_PREVIOUS_VALUE = select(e.c.value).where(
+    e.c.ns == bindparam("ns"),
+    e.c.key == bindparam("key"),
+    e.c.version == bindparam("version"),
+    ~e.c.deleted,
+    unexpired(e, bindparam("now")),
+)
+_INSERT_VERSION = insert(e)
+_INSERT_ITEM = insert(si)
+_ENTRY_DOC = (
+    (sd.c.kind == "entry") & (sd.c.ns == bindparam("doc_ns")) & (sd.c.key == bindparam("doc_key"))
+)
+
+
 def _apply_op(conn: Connection, seq: int, op: Op, now: datetime, limit: int) -> MemoryRef:
     ns = encode(op.namespace)
     if op.kind == "append":
-        bump = (
-            _upsert(conn, st)
-            .values(ns=ns, stream=op.key, last_seq=1)
-            .on_conflict_do_update(
-                index_elements=[st.c.ns, st.c.stream], set_={"last_seq": st.c.last_seq + 1}
-            )
-            .returning(st.c.last_seq)
-        )
-        n = conn.execute(bump).scalar_one()
-        conn.execute(
-            insert(si).values(
-                ns=ns, stream=op.key, seq=n, commit_seq=seq, item=op.value, created_at=now
-            )
-        )
+        bump = {"ns": ns, "stream": op.key, "last_seq": 1}
+        n = conn.execute(_BUMP_STREAM[conn.dialect.name], bump).scalar_one()
+        item = {"stream": op.key, "seq": n, "item": op.value}
+        conn.execute(_INSERT_ITEM, {"ns": ns, "commit_seq": seq, "created_at": now, **item})
         body = search.body_of(op.key, loads(op.value))
         _index(conn, ns, op.key, "stream", n, seq, (), body, replace=False)
-        return MemoryRef(
-            namespace=op.namespace, key=op.key, version=n, commit_seq=seq, kind="stream"
-        )
+        return _ref(op.namespace, op.key, n, seq, "stream")
 
     deleted = op.kind == "delete"
     expires = now + op.ttl if op.ttl else None
@@ -145,40 +198,19 @@ def _apply_op(conn: Connection, seq: int, op: Op, now: datetime, limit: int) -> 
     value = op.value
     if op.merge != "replace" and not deleted:
         # An expired previous value is gone for readers, so it must not come back merged.
-        previous = conn.execute(
-            select(e.c.value).where(
-                e.c.ns == ns,
-                e.c.key == op.key,
-                e.c.version == version - 1,
-                ~e.c.deleted,
-                _unexpired(e, now),
-            )
-        ).scalar()
+        where = {"ns": ns, "key": op.key, "version": version - 1, "now": now}
+        previous = conn.execute(_PREVIOUS_VALUE, where).scalar()
         merged = reduce(op.merge, loads(previous), loads(value))
         value = encode_value(op.namespace, op.key, merged, limit)
-    conn.execute(
-        insert(e).values(
-            ns=ns,
-            key=op.key,
-            version=version,
-            commit_seq=seq,
-            value=value,
-            tags=" ".join(op.tags),
-            expires_at=expires,
-            deleted=deleted,
-            created_at=now,
-        )
-    )
+    row = {"ns": ns, "key": op.key, "version": version, "commit_seq": seq, "value": value}
+    row |= {"tags": " ".join(op.tags), "expires_at": expires, "deleted": deleted}
+    conn.execute(_INSERT_VERSION, {**row, "created_at": now})
     if deleted:
-        _unindex(conn, (sd.c.kind == "entry") & (sd.c.ns == ns) & (sd.c.key == op.key))
+        unindex(conn, _ENTRY_DOC, {"doc_ns": ns, "doc_key": op.key})
     else:
         body = search.body_of(op.key, loads(value))
         _index(conn, ns, op.key, "entry", version, seq, op.tags, body, replace=True)
-    return MemoryRef(namespace=op.namespace, key=op.key, version=version, commit_seq=seq)
-
-
-def _unexpired(table: Table, now: datetime) -> Any:
-    return or_(table.c.expires_at.is_(None), table.c.expires_at > now)
+    return _ref(op.namespace, op.key, version, seq)
 
 
 def _bump_head(
@@ -190,30 +222,49 @@ def _bump_head(
     expires: datetime | None,
     now: datetime,
 ) -> int:
-    # A head that is deleted or expired is no live entry: readers get NotFound for it, so
-    # compare-and-set treats it the same way (only expected_version=0 matches it).
-    live = ~h.c.deleted & _unexpired(h, now)
     fields = {"commit_seq": seq, "deleted": deleted, "expires_at": expires}
     if op.expected_version is None or op.expected_version == 0:
-        stmt = _upsert(conn, h).values(ns=ns, key=op.key, version=1, **fields)
-        set_ = {"version": h.c.version + 1, **fields}
-        where = ~live if op.expected_version == 0 else None
-        stmt = stmt.on_conflict_do_update(index_elements=[h.c.ns, h.c.key], set_=set_, where=where)
-        version = conn.execute(stmt.returning(h.c.version)).scalar()
+        row = {"ns": ns, "key": op.key, "version": 1, **fields}
+        if op.expected_version is None:
+            version = conn.execute(_PUT_HEAD[conn.dialect.name], row).scalar()
+        else:
+            row["now"] = now
+            version = conn.execute(_CREATE_HEAD[conn.dialect.name], row).scalar()
     else:
-        stmt = (
-            update(h)
-            .where(h.c.ns == ns, h.c.key == op.key, h.c.version == op.expected_version, live)
-            .values(version=h.c.version + 1, **fields)
-            .returning(h.c.version)
-        )
-        version = conn.execute(stmt).scalar()
+        where = {"b_ns": ns, "b_key": op.key, "expected": op.expected_version, "now": now}
+        version = conn.execute(_SET_HEAD, {**where, **fields}).scalar()
     if version is None:
-        actual = conn.execute(
-            select(h.c.version).where(h.c.ns == ns, h.c.key == op.key, live)
-        ).scalar()
+        found = {"b_ns": ns, "b_key": op.key, "now": now}
+        actual = conn.execute(_LIVE_VERSION, found).scalar()
         raise ConflictError(op.namespace, op.key, op.expected_version or 0, actual)
     return int(version)
+
+
+# A head that is deleted or expired is no live entry: readers get NotFound for it, so
+# compare-and-set treats it the same way (only expected_version=0 matches it).
+_LIVE_HEAD = ~h.c.deleted & unexpired(h, bindparam("now"))
+_HEAD_KEY = (h.c.ns == bindparam("b_ns")) & (h.c.key == bindparam("b_key"))
+
+
+def _upsert_head(insert: Any, *, only_if_missing: bool) -> Any:
+    stmt = insert(h)
+    fields = ("commit_seq", "deleted", "expires_at")
+    set_ = {"version": h.c.version + 1, **{f: stmt.excluded[f] for f in fields}}
+    where = ~_LIVE_HEAD if only_if_missing else None
+    return stmt.on_conflict_do_update(
+        index_elements=[h.c.ns, h.c.key], set_=set_, where=where
+    ).returning(h.c.version)
+
+
+_PUT_HEAD = _per_dialect(functools.partial(_upsert_head, only_if_missing=False))
+_CREATE_HEAD = _per_dialect(functools.partial(_upsert_head, only_if_missing=True))
+_SET_HEAD = (
+    update(h)
+    .where(_HEAD_KEY, h.c.version == bindparam("expected"), _LIVE_HEAD)
+    .values(version=h.c.version + 1)
+    .returning(h.c.version)
+)
+_LIVE_VERSION = select(h.c.version).where(_HEAD_KEY, _LIVE_HEAD)
 
 
 def _index(
@@ -231,163 +282,29 @@ def _index(
     fields = {"version": version, "commit_seq": seq, "tags": " ".join(tags), "body": body}
     doc_id = None
     if replace:
-        doc_id = conn.execute(
-            update(sd)
-            .where(sd.c.kind == kind, sd.c.ns == ns, sd.c.key == key)
-            .values(**fields)
-            .returning(sd.c.id)
-        ).scalar()
+        where = {"b_kind": kind, "b_ns": ns, "b_key": key}
+        doc_id = conn.execute(_UPDATE_DOC, {**where, **fields}).scalar()
     if doc_id is None:
-        doc_id = conn.execute(
-            insert(sd).values(ns=ns, key=key, kind=kind, **fields).returning(sd.c.id)
-        ).scalar_one()
+        doc = {"ns": ns, "key": key, "kind": kind, **fields}
+        doc_id = conn.execute(_INSERT_DOC, doc).scalar_one()
     search.index_doc(conn, doc_id, ns, tags, body)
 
 
-def _unindex(conn: Connection, where: Any) -> int:
-    ids = list(conn.execute(select(sd.c.id).where(where)).scalars())
+_UPDATE_DOC = (
+    update(sd)
+    .where(
+        sd.c.kind == bindparam("b_kind"),
+        sd.c.ns == bindparam("b_ns"),
+        sd.c.key == bindparam("b_key"),
+    )
+    .returning(sd.c.id)
+)
+_INSERT_DOC = insert(sd).returning(sd.c.id)
+
+
+def unindex(conn: Connection, where: Any, params: dict[str, Any] | None = None) -> int:
+    """Delete the search docs matching ``where`` and their full-text rows; count them."""
+    ids = list(conn.execute(select(sd.c.id).where(where), params).scalars())
     search.unindex_docs(conn, ids)
-    conn.execute(delete(sd).where(where))
+    conn.execute(delete(sd).where(where), params)
     return len(ids)
-
-
-def snapshot_ops(
-    conn: Connection, src: Namespace, dst: Namespace, as_of: int | None, now: datetime
-) -> list[Op]:
-    """The writes that recreate ``src``'s state as of commit ``as_of`` under ``dst``."""
-    seq_ok = e.c.commit_seq <= as_of if as_of is not None else true()
-    latest = (
-        select(e.c.ns, e.c.key, func.max(e.c.version).label("v"))
-        .where(under(e.c.ns, src), seq_ok)
-        .group_by(e.c.ns, e.c.key)
-        .subquery()
-    )
-    rows = conn.execute(
-        select(e.c.ns, e.c.key, e.c.value, e.c.tags, e.c.expires_at)
-        .join(
-            latest,
-            (e.c.ns == latest.c.ns) & (e.c.key == latest.c.key) & (e.c.version == latest.c.v),
-        )
-        .where(~e.c.deleted, _unexpired(e, now))
-        .order_by(e.c.ns, e.c.key)
-    ).all()
-
-    def moved(ns: str) -> Namespace:
-        return dst + decode(ns)[len(src) :]
-
-    # A copy expires when its original does: forking must not make data outlive its expiry.
-    ops = [
-        Op("put", moved(r.ns), r.key, r.value, tuple(r.tags.split()), _remaining(r.expires_at, now))
-        for r in rows
-    ]
-    item_ok = si.c.commit_seq <= as_of if as_of is not None else true()
-    ops += [
-        Op("append", moved(r.ns), r.stream, r.item)
-        for r in conn.execute(
-            select(si.c.ns, si.c.stream, si.c.item)
-            .where(under(si.c.ns, src), item_ok)
-            .order_by(si.c.ns, si.c.stream, si.c.seq)
-        )
-    ]
-    return ops
-
-
-def _remaining(expires_at: datetime | None, now: datetime) -> timedelta | None:
-    if expires_at is None:
-        return None
-    # SQLite returns naive datetimes; every time Cairn stores is UTC.
-    aware = expires_at if expires_at.tzinfo else expires_at.replace(tzinfo=UTC)
-    return aware - now
-
-
-# Arbitrary but fixed: the first key of the advisory locks that serialize forks per tenant.
-_PG_FORK_LOCK = 0x0C41_F04C
-
-
-def lock_tenant_forks(conn: Connection, tenant: str) -> None:
-    """Serialize forks into one tenant until this transaction ends (PostgreSQL).
-
-    Without it two concurrent forks could both find the destination empty and both copy into
-    it. SQLite needs nothing: its writers already hold the database's one write lock.
-    """
-    if conn.dialect.name == "postgresql":
-        digest = hashlib.blake2b(tenant.encode(), digest_size=4).digest()
-        conn.execute(
-            text("SELECT pg_advisory_xact_lock(:a, :b)"),
-            {"a": _PG_FORK_LOCK, "b": int.from_bytes(digest, "big", signed=True)},
-        )
-
-
-def is_empty(conn: Connection, prefix: Namespace) -> bool:
-    """Whether no entry or stream exists at or under ``prefix``."""
-    for column in (h.c.ns, st.c.ns):
-        if conn.execute(select(column).where(under(column, prefix)).limit(1)).first():
-            return False
-    return True
-
-
-def forget(
-    conn: Connection, prefix: Namespace, principal: str | None, now: datetime
-) -> dict[str, int]:
-    """Delete everything at or under ``prefix``, history included, and audit it without content."""
-    # No commit may land under the prefix between finding the commits that wrote there and
-    # deleting their rows, or its result would escape the scrub.
-    _serialize_commits(conn)
-    touched = set(conn.execute(select(e.c.commit_seq).where(under(e.c.ns, prefix))).scalars())
-    touched |= set(conn.execute(select(si.c.commit_seq).where(under(si.c.ns, prefix))).scalars())
-    counts = {"search_docs": _unindex(conn, under(sd.c.ns, prefix))}
-    for name, table in (("versions", e), ("keys", h), ("stream_items", si), ("streams", st)):
-        counts[name] = conn.execute(delete(table).where(under(table.c.ns, prefix))).rowcount
-    seqs = sorted(touched)
-    for start in range(0, len(seqs), 500):
-        # The results of steps that wrote here may quote the forgotten data.
-        conn.execute(
-            update(c)
-            .where(c.c.seq.in_(seqs[start : start + 500]))
-            .values(result=None, forgotten=True)
-        )
-    counts["commits_scrubbed"] = len(seqs)
-    search.purge_deleted_terms(conn)
-    _audit(conn, "forget", encode(prefix), principal, counts, now)
-    return counts
-
-
-def purge_expired(conn: Connection, now: datetime) -> dict[str, int]:
-    """Delete expired keys (all their versions) and expired old versions; audit the counts."""
-    # Deleting the heads first, with the expiry test in the DELETE itself, means a key that a
-    # concurrent commit has just rewritten (PostgreSQL re-checks the row it waited for) is kept.
-    expired = conn.execute(
-        delete(h)
-        .where(h.c.expires_at.is_not(None), h.c.expires_at <= now)
-        .returning(h.c.ns, h.c.key)
-    ).all()
-    pairs = [(r.ns, r.key) for r in expired]
-    counts = {"keys": len(pairs), "versions": 0}
-    for start in range(0, len(pairs), 200):
-        chunk = pairs[start : start + 200]
-        _unindex(conn, (sd.c.kind == "entry") & tuple_(sd.c.ns, sd.c.key).in_(chunk))
-        counts["versions"] += conn.execute(
-            delete(e).where(tuple_(e.c.ns, e.c.key).in_(chunk))
-        ).rowcount
-    counts["versions"] += conn.execute(
-        delete(e).where(e.c.expires_at.is_not(None), e.c.expires_at <= now)
-    ).rowcount
-    if pairs:
-        search.purge_deleted_terms(conn)
-    _audit(conn, "purge_expired", "*", None, counts, now)
-    return counts
-
-
-def _audit(
-    conn: Connection,
-    action: str,
-    target: str,
-    principal: str | None,
-    detail: dict[str, int],
-    now: datetime,
-) -> None:
-    conn.execute(
-        insert(schema.audit).values(
-            at=now, action=action, target=target, principal=principal, detail=dumps(detail)
-        )
-    )

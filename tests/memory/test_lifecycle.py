@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from pathlib import Path
 
+import psycopg
 import pytest
 from sqlalchemy import text
 
@@ -198,3 +200,34 @@ async def test_a_version_1_database_migrates_to_long_commit_keys(store: MemorySt
         c.put(NS, "k", 1)
     assert (await store.get_commit(key)).key == key
     assert await store.setup() == (SCHEMA_VERSION, SCHEMA_VERSION)
+
+
+async def test_connections_the_server_dropped_are_replaced_unnoticed(
+    postgres_url: str, postgres_schema_url: str
+) -> None:
+    # The pool does not ping before use: a connection the server dropped (a restart, an idle
+    # timeout) fails on its first statement, and the store reruns the operation once.
+    name = f"cairn_dropped_{uuid.uuid4().hex[:8]}"
+    store = await MemoryStore.open(f"{postgres_schema_url}&application_name={name}")
+
+    def drop_all() -> int:
+        with psycopg.connect(postgres_url.replace("+psycopg", ""), autocommit=True) as conn:
+            kill = (
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = %s"
+            )
+            return len(conn.execute(kill, (name,)).fetchall())
+
+    try:
+        await put(store, NS, "k", 1)
+        assert drop_all() > 0
+        assert (await store.get(NS, "k")).value == 1
+        drop_all()
+        async with store.commit() as c:
+            c.put(NS, "k", 2)
+        assert (c.seq, c.replayed) == (2, False)
+        drop_all()
+        assert [e.value for e in await store.history(NS, "k")] == [1, 2]
+        drop_all()
+        assert (await store.forget(NS))["keys"] == 1
+    finally:
+        await store.close()

@@ -1,0 +1,119 @@
+"""Forks: copying a namespace's state as of a commit into an empty one, as one new commit."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import Connection, func, select, text, true
+
+from memory import schema
+from memory.commit import Applied, Op, dumps
+from memory.errors import InvalidInput
+from memory.models import Provenance
+from memory.namespace import Namespace, decode
+from memory.writer import apply_commit, find_commit, under, unexpired
+
+h, e, st, si = schema.heads, schema.entries, schema.streams, schema.stream_items
+
+
+def fork(
+    conn: Connection,
+    src: Namespace,
+    dst: Namespace,
+    as_of: int | None,
+    key: str,
+    provenance: Provenance,
+    clock: Callable[[], datetime],
+    max_value_bytes: int,
+) -> Applied:
+    """Copy ``src`` as of ``as_of`` into the empty ``dst`` as the commit ``key``.
+
+    Rerunning it replays: it finds ``dst`` filled by the commit under ``key``.
+    """
+    lock_tenant_forks(conn, dst[0])
+    if not is_empty(conn, dst):
+        previous = find_commit(conn, key)
+        if previous is not None:
+            return previous
+        raise InvalidInput(f"fork destination {'/'.join(dst)!r} is not empty")
+    now = clock()
+    ops = snapshot_ops(conn, src, dst, as_of, now)
+    done = {"source": "/".join(src), "as_of": as_of}
+    return apply_commit(conn, key, provenance, ops, dumps(done), now, max_value_bytes)
+
+
+def snapshot_ops(
+    conn: Connection, src: Namespace, dst: Namespace, as_of: int | None, now: datetime
+) -> list[Op]:
+    """The writes that recreate ``src``'s state as of commit ``as_of`` under ``dst``."""
+    seq_ok = e.c.commit_seq <= as_of if as_of is not None else true()
+    latest = (
+        select(e.c.ns, e.c.key, func.max(e.c.version).label("v"))
+        .where(under(e.c.ns, src), seq_ok)
+        .group_by(e.c.ns, e.c.key)
+        .subquery()
+    )
+    rows = conn.execute(
+        select(e.c.ns, e.c.key, e.c.value, e.c.tags, e.c.expires_at)
+        .join(
+            latest,
+            (e.c.ns == latest.c.ns) & (e.c.key == latest.c.key) & (e.c.version == latest.c.v),
+        )
+        .where(~e.c.deleted, unexpired(e, now))
+        .order_by(e.c.ns, e.c.key)
+    ).all()
+
+    def moved(ns: str) -> Namespace:
+        return dst + decode(ns)[len(src) :]
+
+    # A copy expires when its original does: forking must not make data outlive its expiry.
+    ops = [
+        Op("put", moved(r.ns), r.key, r.value, tuple(r.tags.split()), _remaining(r.expires_at, now))
+        for r in rows
+    ]
+    item_ok = si.c.commit_seq <= as_of if as_of is not None else true()
+    ops += [
+        Op("append", moved(r.ns), r.stream, r.item)
+        for r in conn.execute(
+            select(si.c.ns, si.c.stream, si.c.item)
+            .where(under(si.c.ns, src), item_ok)
+            .order_by(si.c.ns, si.c.stream, si.c.seq)
+        )
+    ]
+    return ops
+
+
+def _remaining(expires_at: datetime | None, now: datetime) -> timedelta | None:
+    if expires_at is None:
+        return None
+    # SQLite returns naive datetimes; every time Cairn stores is UTC.
+    aware = expires_at if expires_at.tzinfo else expires_at.replace(tzinfo=UTC)
+    return aware - now
+
+
+# Arbitrary but fixed: the first key of the advisory locks that serialize forks per tenant.
+_PG_FORK_LOCK = 0x0C41_F04C
+
+
+def lock_tenant_forks(conn: Connection, tenant: str) -> None:
+    """Serialize forks into one tenant until this transaction ends (PostgreSQL).
+
+    Without it two concurrent forks could both find the destination empty and both copy into
+    it. SQLite needs nothing: its writers already hold the database's one write lock.
+    """
+    if conn.dialect.name == "postgresql":
+        digest = hashlib.blake2b(tenant.encode(), digest_size=4).digest()
+        conn.execute(
+            text("SELECT pg_advisory_xact_lock(:a, :b)"),
+            {"a": _PG_FORK_LOCK, "b": int.from_bytes(digest, "big", signed=True)},
+        )
+
+
+def is_empty(conn: Connection, prefix: Namespace) -> bool:
+    """Whether no entry or stream exists at or under ``prefix``."""
+    for column in (h.c.ns, st.c.ns):
+        if conn.execute(select(column).where(under(column, prefix)).limit(1)).first():
+            return False
+    return True

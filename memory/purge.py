@@ -1,0 +1,186 @@
+"""Purging by provenance: everything one workflow wrote, and everything derived from it.
+
+For memory poisoning: when a run is found to have written something it should not have
+(instructions posing as data, say), `purge_run` removes it for good. The commits to purge are
+the workflow's own (every run) and, transitively, every commit whose recorded reads used what
+a purged commit wrote: a step's result lists the exact versions its context was built from
+(``input_refs``), so an agent that read the poison loses what it wrote too. In one write
+transaction the versions and stream items those commits wrote are deleted, history included;
+their results are scrubbed (they may quote the data); one new commit puts every key whose
+current version was purged back to its latest surviving version, or deletes it when none
+survives; and an audit record keeps the counts, never content.
+
+Derivation follows recorded reads only: a value merged into a later version by a reducer, or
+copied by a tool without a recorded read, is not found this way.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+from sqlalchemy import Connection, delete, insert, select, update
+
+from memory import schema, search
+from memory.commit import Op, check_text, dumps
+from memory.errors import NotFound
+from memory.models import Provenance
+from memory.namespace import decode
+from memory.store import MAX_PRINCIPAL, MemoryStore
+from memory.writer import apply_commit, serialize_commits, unexpired, unindex
+
+h, e, c = schema.heads, schema.entries, schema.commits
+si, sd = schema.stream_items, schema.search_docs
+
+Written = tuple[str, str, str, int]
+"""What a commit wrote: ``(kind, stored namespace, key or stream, version or seq)``."""
+
+
+class PurgeReport(BaseModel):
+    """What `purge_run` removed and restored."""
+
+    model_config = ConfigDict(frozen=True)
+    workflow_id: str
+    commits: tuple[int, ...]
+    """The workflow's own commits."""
+    derived: tuple[int, ...]
+    """Other commits that read what a purged commit wrote (transitively)."""
+    versions: int
+    stream_items: int
+    restored: int
+    """Keys put back to their latest surviving version."""
+    deleted: int
+    """Keys deleted because no version of theirs survived."""
+    purge_commit: int
+    """The commit that restored and deleted those keys."""
+
+
+async def purge_run(
+    store: MemoryStore, workflow_id: str, *, principal: str | None = None
+) -> PurgeReport:
+    """Purge every commit of ``workflow_id`` and every commit derived from them; audit it.
+
+    Raises:
+        InvalidInput: A malformed workflow id or principal.
+        NotFound: The workflow made no commits.
+    """
+    check_text(workflow_id, "workflow_id", 1000)
+    if principal is not None:
+        check_text(principal, "principal", MAX_PRINCIPAL)
+    return await store._run(
+        _purge, workflow_id, principal, store._now(), store.max_value_bytes, write=True
+    )
+
+
+def _purge(
+    conn: Connection, workflow_id: str, principal: str | None, now: datetime, limit: int
+) -> PurgeReport:
+    # No commit may land between finding what to purge and purging it.
+    serialize_commits(conn)
+    own = set(conn.execute(select(c.c.seq).where(c.c.workflow_id == workflow_id)).scalars())
+    if not own:
+        raise NotFound(f"commits of workflow {workflow_id!r}")
+    purged = set(own)
+    written = _written(conn, purged)
+    frontier = set(written)
+    while frontier:
+        readers = {
+            seq
+            for seq, result in conn.execute(
+                select(c.c.seq, c.c.result).where(c.c.seq > min(purged), c.c.result.is_not(None))
+            )
+            if seq not in purged and frontier & _reads(result)
+        }
+        purged |= readers
+        frontier = _written(conn, readers)
+        written |= frontier
+
+    keys = {(ns, key) for kind, ns, key, _ in written if kind == "entry"}
+    # Keys whose current version goes: they are put back (or deleted) by the purge commit.
+    current = {
+        (r.ns, r.key)
+        for r in conn.execute(select(h.c.ns, h.c.key).where(h.c.commit_seq.in_(purged)))
+    }
+    counts = {"stream_items": 0, "versions": 0}
+    for kind, ns, key, version in written:
+        doc = (sd.c.ns == ns) & (sd.c.key == key) & (sd.c.version == version)
+        unindex(conn, doc & (sd.c.kind == kind))
+    for name, table in (("versions", e), ("stream_items", si)):
+        counts[name] = conn.execute(delete(table).where(table.c.commit_seq.in_(purged))).rowcount
+    ops = [_restore(conn, ns, key, now) for ns, key in sorted(current & keys)]
+    result = {"purged_workflow": workflow_id, "commits": len(purged)}
+    applied = apply_commit(
+        conn,
+        f"purge:{workflow_id}:{uuid.uuid4()}"[:2000],
+        Provenance(agent=principal),
+        ops,
+        dumps(result),
+        now,
+        limit,
+    )
+    # The scrubbed commits keep their provenance (who wrote, when) for the audit trail.
+    conn.execute(update(c).where(c.c.seq.in_(purged)).values(result=None, forgotten=True))
+    search.purge_deleted_terms(conn)
+    restored = sum(1 for op in ops if op.kind == "put")
+    detail = {**counts, "commits": len(purged), "restored": restored}
+    audit = {"action": "purge_run", "target": workflow_id, "principal": principal}
+    conn.execute(insert(schema.audit).values(at=now, detail=dumps(detail), **audit))
+    return PurgeReport(
+        workflow_id=workflow_id,
+        commits=tuple(sorted(own)),
+        derived=tuple(sorted(purged - own)),
+        restored=restored,
+        deleted=len(ops) - restored,
+        purge_commit=applied.seq,
+        **counts,
+    )
+
+
+def _written(conn: Connection, seqs: Iterable[int]) -> set[Written]:
+    seqs = list(seqs)
+    if not seqs:
+        return set()
+    found = {
+        ("entry", r.ns, r.key, r.version)
+        for r in conn.execute(select(e.c.ns, e.c.key, e.c.version).where(e.c.commit_seq.in_(seqs)))
+    }
+    found |= {
+        ("stream", r.ns, r.stream, r.seq)
+        for r in conn.execute(
+            select(si.c.ns, si.c.stream, si.c.seq).where(si.c.commit_seq.in_(seqs))
+        )
+    }
+    return found
+
+
+def _reads(result: str) -> set[Written]:
+    """The versions a commit's result says its step read (a step's ``input_refs``)."""
+    try:
+        refs: Any = json.loads(result).get("input_refs", [])
+        return {
+            (r.get("kind", "entry"), "/".join(r["namespace"]), r["key"], int(r["version"]))
+            for r in refs
+        }
+    except (ValueError, AttributeError, KeyError, TypeError):
+        return set()
+
+
+def _restore(conn: Connection, ns: str, key: str, now: datetime) -> Op:
+    """Put a key back to its latest surviving version, or delete it when none survives."""
+    row = conn.execute(
+        select(e.c.value, e.c.tags, e.c.expires_at, e.c.deleted)
+        .where(e.c.ns == ns, e.c.key == key, unexpired(e, now))
+        .order_by(e.c.version.desc())
+        .limit(1)
+    ).first()
+    if row is None or row.deleted:
+        return Op("delete", decode(ns), key)
+    ttl: timedelta | None = None
+    if row.expires_at is not None:
+        expires = row.expires_at if row.expires_at.tzinfo else row.expires_at.replace(tzinfo=UTC)
+        ttl = expires - now
+    return Op("put", decode(ns), key, row.value, tuple(row.tags.split()), ttl)

@@ -1,0 +1,85 @@
+"""Deleting data for good: forgetting a namespace prefix, purging expired entries, the audit log.
+
+Each runs as one write transaction and leaves a content-free audit record of what it did.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Connection, delete, insert, select, tuple_, update
+
+from memory import schema, search
+from memory.commit import dumps
+from memory.namespace import Namespace, encode
+from memory.writer import serialize_commits, under, unindex
+
+h, e, c = schema.heads, schema.entries, schema.commits
+st, si, sd = schema.streams, schema.stream_items, schema.search_docs
+
+
+def forget(
+    conn: Connection, prefix: Namespace, principal: str | None, now: datetime
+) -> dict[str, int]:
+    """Delete everything at or under ``prefix``, history included, and audit it without content."""
+    # No commit may land under the prefix between finding the commits that wrote there and
+    # deleting their rows, or its result would escape the scrub.
+    serialize_commits(conn)
+    touched = set(conn.execute(select(e.c.commit_seq).where(under(e.c.ns, prefix))).scalars())
+    touched |= set(conn.execute(select(si.c.commit_seq).where(under(si.c.ns, prefix))).scalars())
+    counts = {"search_docs": unindex(conn, under(sd.c.ns, prefix))}
+    for name, table in (("versions", e), ("keys", h), ("stream_items", si), ("streams", st)):
+        counts[name] = conn.execute(delete(table).where(under(table.c.ns, prefix))).rowcount
+    seqs = sorted(touched)
+    for start in range(0, len(seqs), 500):
+        # The results of steps that wrote here may quote the forgotten data.
+        conn.execute(
+            update(c)
+            .where(c.c.seq.in_(seqs[start : start + 500]))
+            .values(result=None, forgotten=True)
+        )
+    counts["commits_scrubbed"] = len(seqs)
+    search.purge_deleted_terms(conn)
+    _audit(conn, "forget", encode(prefix), principal, counts, now)
+    return counts
+
+
+def purge_expired(conn: Connection, now: datetime) -> dict[str, int]:
+    """Delete expired keys (all their versions) and expired old versions; audit the counts."""
+    # Deleting the heads first, with the expiry test in the DELETE itself, means a key that a
+    # concurrent commit has just rewritten (PostgreSQL re-checks the row it waited for) is kept.
+    expired = conn.execute(
+        delete(h)
+        .where(h.c.expires_at.is_not(None), h.c.expires_at <= now)
+        .returning(h.c.ns, h.c.key)
+    ).all()
+    pairs = [(r.ns, r.key) for r in expired]
+    counts = {"keys": len(pairs), "versions": 0}
+    for start in range(0, len(pairs), 200):
+        chunk = pairs[start : start + 200]
+        unindex(conn, (sd.c.kind == "entry") & tuple_(sd.c.ns, sd.c.key).in_(chunk))
+        counts["versions"] += conn.execute(
+            delete(e).where(tuple_(e.c.ns, e.c.key).in_(chunk))
+        ).rowcount
+    counts["versions"] += conn.execute(
+        delete(e).where(e.c.expires_at.is_not(None), e.c.expires_at <= now)
+    ).rowcount
+    if pairs:
+        search.purge_deleted_terms(conn)
+    _audit(conn, "purge_expired", "*", None, counts, now)
+    return counts
+
+
+def _audit(
+    conn: Connection,
+    action: str,
+    target: str,
+    principal: str | None,
+    detail: dict[str, int],
+    now: datetime,
+) -> None:
+    conn.execute(
+        insert(schema.audit).values(
+            at=now, action=action, target=target, principal=principal, detail=dumps(detail)
+        )
+    )
