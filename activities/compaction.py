@@ -35,17 +35,28 @@ turn), so a transcript far over budget is caught up over several runs, never by 
 larger than the model can read."""
 
 
+SCRIPTED_SUMMARY_CHARS = 8000
+"""The offline summarizer's cap: it drops its oldest lines past this, as a model would condense
+them. Without it the summary grows with every compaction and, some 6,000 turns into a
+session, passes the store's 1 MiB value limit."""
+
+
 def extractive_summary(
     system: str, messages: Sequence[ChatMessage], tools: Sequence[ToolSpec]
 ) -> str:
-    """The offline summarizer: the earlier summary plus the first words of each new turn."""
+    """The offline summarizer: the earlier summary plus the first words of each new turn.
+
+    One line per compaction, the oldest dropped beyond `SCRIPTED_SUMMARY_CHARS`.
+    """
     text = messages[-1].content if messages else ""
     earlier = ""
     if text.startswith(EARLIER) and NEW_TURNS in text:
         earlier, _, text = text.removeprefix(EARLIER).partition(NEW_TURNS)
     gist = " | ".join(" ".join(line.split()[:14]) for line in text.splitlines() if line.strip())
-    new = f"[scripted summary] {gist}"
-    return f"{earlier}\n{new}" if earlier else new
+    lines = [*(earlier.split("\n") if earlier else []), f"[scripted summary] {gist}"]
+    while len(lines) > 1 and sum(len(line) + 1 for line in lines) > SCRIPTED_SUMMARY_CHARS:
+        del lines[0]
+    return "\n".join(lines)[:SCRIPTED_SUMMARY_CHARS]
 
 
 def _line(item: StreamItem) -> str:

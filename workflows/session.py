@@ -12,6 +12,7 @@ import asyncio
 
 from temporalio import workflow
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
+from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from pydantic import ValidationError
@@ -104,15 +105,7 @@ class SessionWorkflow:
                 break
             if self._compact_due:
                 self._compact_due = False
-                model = inp.agent.model
-                await compact(
-                    CompactInput(
-                        tenant=inp.tenant,
-                        session=inp.session,
-                        budget_tokens=inp.compact_budget,
-                        model=FALLBACK_COMPACTION_MODEL if model.startswith("python:") else model,
-                    )
-                )
+                await self._compact(inp)
             if self._ended:
                 reason = "ended"
                 break
@@ -129,6 +122,23 @@ class SessionWorkflow:
         self._closed = True
         await workflow.wait_condition(workflow.all_handlers_finished)
         return SessionEnd(turns=self._turns, reason=reason)
+
+    async def _compact(self, inp: SessionInput) -> None:
+        model = inp.agent.model
+        try:
+            await compact(
+                CompactInput(
+                    tenant=inp.tenant,
+                    session=inp.session,
+                    budget_tokens=inp.compact_budget,
+                    model=FALLBACK_COMPACTION_MODEL if model.startswith("python:") else model,
+                )
+            )
+        except ActivityError as error:
+            # Compaction only keeps contexts small; turns read the transcript either way. A
+            # failed one (its retries spent, or a non-retryable model or size error) must not
+            # fail the session and the turn in flight: the next turn tries again.
+            workflow.logger.warning("transcript compaction failed: %s", error.cause or error)
 
     def _should_continue(self) -> bool:
         return self._turns_this_run >= self._inp.turns_per_run or (

@@ -8,7 +8,12 @@ from collections.abc import Sequence
 import pytest
 from temporalio.client import WorkflowFailureError
 
-from activities.compaction import extractive_summary
+from activities.compaction import (
+    EARLIER,
+    NEW_TURNS,
+    SCRIPTED_SUMMARY_CHARS,
+    extractive_summary,
+)
 from activities.contracts import CompactInput, CompactResult
 from activities.models import ChatMessage, ToolSpec
 from memory import MemoryStore, NotFound
@@ -159,3 +164,14 @@ async def test_compaction_model_errors_fail_fast(harness: Harness) -> None:
             await compact(harness, budget_tokens=1000, model="openai:gpt-test")
     error = app_error(failed.value)
     assert (error.type, error.non_retryable) == ("UnknownModel", True)
+
+
+def test_the_offline_summary_stays_bounded_however_many_compactions() -> None:
+    summary = ""
+    for n in range(1, 2001):
+        turns = f"user: turn {n} " + "word " * 30 + f"\nassistant: answer {n} " + "word " * 30
+        prompt = f"{EARLIER}{summary}{NEW_TURNS}{turns}" if summary else turns
+        summary = extractive_summary("", [ChatMessage(role="user", content=prompt)], [])
+    assert len(summary) <= SCRIPTED_SUMMARY_CHARS
+    assert summary.startswith("[scripted summary] user: turn ")
+    assert summary.endswith(" | assistant: answer 2000 " + " ".join(["word"] * 11))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -11,6 +12,8 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowExecutionStatus
 
 from activities import AgentContext, AgentOutput
+from activities.errors import ModelRequestError
+from activities.models import ChatMessage, ToolSpec
 from memory.context import SUMMARY_KEY, ContextSpec
 from tests.workflows.harness import TENANT, Team, agent, history_events, wait_until
 from workflows.contracts import SessionInput
@@ -151,6 +154,33 @@ async def test_a_python_agent_session_compacts_its_transcript(team: Team) -> Non
     summary = await team.store.get((TENANT, "session", inp.session), SUMMARY_KEY)
     assert summary.value["text"].startswith("[scripted summary]")
     assert summary.value["covers_until"] > 0
+
+
+async def test_a_failing_compaction_does_not_end_the_session(team: Team) -> None:
+    TURNS = range(1, 8)
+
+    @team.registry.script("compactor")
+    def refuse(system: str, messages: Sequence[ChatMessage], tools: Sequence[ToolSpec]) -> str:
+        raise ModelRequestError("scripted", "scripted", status=400, reason="prompt too long")
+
+    inp = session_input(compact_budget=100)
+    async with team.worker():
+        # Over budget once the transcript holds more than the 10 items compaction keeps.
+        replies = [await team.send(inp, f"m{i}", f"point {i} " + "and so on " * 20) for i in TURNS]
+        handle = team.session(inp)
+        failed = await wait_until(
+            lambda: history_events(handle, EventType.EVENT_TYPE_ACTIVITY_TASK_FAILED)
+        )
+        description = await handle.describe()
+    assert [r.turn for r in replies] == list(TURNS)
+    assert description.status == WorkflowExecutionStatus.RUNNING
+    assert failed[
+        0
+    ].activity_task_failed_event_attributes.failure.application_failure_info.type == (
+        "ModelRequestError"
+    )
+    ns = (TENANT, "session", inp.session)
+    assert len(await team.store.tail(ns, "transcript", 100)) == 2 * len(TURNS)
 
 
 async def test_the_longest_message_id_is_accepted(team: Team) -> None:
