@@ -12,12 +12,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from temporalio import activity
-
 from activities.contracts import CompactInput, CompactResult
 from activities.heartbeat import heartbeating
 from activities.models import ChatMessage, ModelClient, ToolSpec
-from memory import MemoryStore, NotFound, Provenance
+from activities.provenance import activity_provenance
+from memory import MemoryStore, NotFound
 from memory.context import SUMMARY_KEY, approx_tokens
 from memory.models import StreamItem
 
@@ -101,16 +100,8 @@ async def compact(store: MemoryStore, model: ModelClient, inp: CompactInput) -> 
         f"compacting {'/'.join(ns)} {inp.stream} up to {until}",
     )
 
-    info = activity.info()
     key = f"compact:{'/'.join(ns)}:{inp.stream}:{until}"
-    provenance = Provenance(
-        tenant=inp.tenant,
-        workflow_id=info.workflow_id,
-        run_id=info.workflow_run_id,
-        activity_id=info.activity_id,
-        attempt=info.attempt,
-        agent="compactor",
-    )
+    provenance = activity_provenance(inp.tenant, "compactor")
     async with store.commit(key=key, provenance=provenance) as commit:
         if not commit.replayed:
             value = {

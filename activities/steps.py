@@ -44,6 +44,7 @@ from activities.models import (
     ScriptedModel,
     resolve_model,
 )
+from activities.provenance import activity_commit_key, activity_provenance
 from activities.registry import (
     AgentContext,
     AgentOutput,
@@ -52,7 +53,7 @@ from activities.registry import (
     ToolContext,
     UnknownAgent,
 )
-from memory import Commit, ConflictError, Grants, MemoryStore, MemoryStoreError, Provenance
+from memory import Commit, ConflictError, Grants, MemoryStore, MemoryStoreError
 from memory.context import AssembledContext, build_context, default_counter
 from memory.errors import AccessDenied, InvalidInput, NotFound
 from memory.namespace import Namespace, parse
@@ -187,15 +188,8 @@ class AgentActivities:
             read=expand_grants(agent.reads, bindings), write=expand_grants(agent.writes, bindings)
         )
         memory = self.store.scoped(agent.name, grants)
-        provenance = Provenance(
-            tenant=inp.tenant,
-            workflow_id=info.workflow_id,
-            run_id=info.workflow_run_id,
-            activity_id=info.activity_id,
-            attempt=info.attempt,
-            agent=agent.name,
-        )
-        key = f"step:{info.workflow_id}:{info.workflow_run_id}:{info.activity_id}"
+        provenance = activity_provenance(inp.tenant, agent.name)
+        key = activity_commit_key("step")
         async with memory.commit(key=key, provenance=provenance) as commit:
             if not commit.replayed:
                 started = time.monotonic()

@@ -7,7 +7,8 @@ from temporalio import activity
 
 from activities.contracts import WriteInput, WriteResult
 from activities.failures import database_failure, non_retryable
-from memory import Grants, InvalidInput, MemoryStore, Provenance
+from activities.provenance import activity_commit_key, activity_provenance
+from memory import Grants, InvalidInput, MemoryStore
 from memory.errors import AccessDenied
 from memory.namespace import parse
 
@@ -24,17 +25,9 @@ class MemoryActivities:
 
         Every write must stay inside ``inp.tenant``.
         """
-        info = activity.info()
         memory = self.store.scoped(inp.agent, Grants(write=(inp.tenant,)))
-        provenance = Provenance(
-            tenant=inp.tenant,
-            workflow_id=info.workflow_id,
-            run_id=info.workflow_run_id,
-            activity_id=info.activity_id,
-            attempt=info.attempt,
-            agent=inp.agent,
-        )
-        key = f"write:{info.workflow_id}:{info.workflow_run_id}:{info.activity_id}"
+        provenance = activity_provenance(inp.tenant, inp.agent)
+        key = activity_commit_key("write")
         try:
             async with memory.commit(key=key, provenance=provenance) as commit:
                 for w in inp.writes:
