@@ -29,6 +29,7 @@ from memory.models import (
 )
 from memory.namespace import Namespace
 from memory.policy import Grants, ScopedStore
+from memory.purge import purge_run
 from memory.store import MemoryStore
 
 __all__ = [
@@ -53,4 +54,5 @@ __all__ = [
     "StoreUnavailable",
     "StreamItem",
     "ValueTooLarge",
+    "purge_run",
 ]
