@@ -26,7 +26,7 @@ pytestmark = pytest.mark.fault
 ROOT = Path(__file__).parents[2]
 WRITERS = 50
 CAS_ATTEMPTS = 500
-SQLITE_SECONDS = 8  # the issue asks for 20; 8 keep the suite's budget and still interleave
+SQLITE_SECONDS = 20
 # thousands of commits of two processes
 
 
