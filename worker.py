@@ -84,6 +84,16 @@ class Settings(BaseModel):
         return str(self.temporal.get("target_host", "localhost:7233"))
 
 
+# Settings read verbatim from one variable each (the variable names errors, too).
+_ENV_FIELDS = {
+    "task_queue": "CAIRN_TASK_QUEUE",
+    "memory_url": "CAIRN_MEMORY_URL",
+    "max_concurrent_steps": "CAIRN_MAX_CONCURRENT_STEPS",
+    "shutdown_grace": "CAIRN_SHUTDOWN_GRACE",
+    "health_port": "CAIRN_HEALTH_PORT",
+}
+
+
 def settings_from_env(env: Mapping[str, str] | None = None) -> Settings:
     """Read `Settings` from ``env`` (default: the process environment).
 
@@ -118,13 +128,7 @@ def settings_from_env(env: Mapping[str, str] | None = None) -> Settings:
         "capture_content": env.get("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", "").lower()
         in ("1", "true", "yes"),
     }
-    for name, field in (
-        ("CAIRN_TASK_QUEUE", "task_queue"),
-        ("CAIRN_MEMORY_URL", "memory_url"),
-        ("CAIRN_MAX_CONCURRENT_STEPS", "max_concurrent_steps"),
-        ("CAIRN_SHUTDOWN_GRACE", "shutdown_grace"),
-        ("CAIRN_HEALTH_PORT", "health_port"),
-    ):
+    for field, name in _ENV_FIELDS.items():
         if env.get(name):
             fields[field] = env[name]
     try:
@@ -132,14 +136,7 @@ def settings_from_env(env: Mapping[str, str] | None = None) -> Settings:
     except ValidationError as error:
         first = error.errors()[0]
         field = str(first["loc"][0]) if first["loc"] else "?"
-        var = {
-            "task_queue": "CAIRN_TASK_QUEUE",
-            "memory_url": "CAIRN_MEMORY_URL",
-            "max_concurrent_steps": "CAIRN_MAX_CONCURRENT_STEPS",
-            "shutdown_grace": "CAIRN_SHUTDOWN_GRACE",
-            "health_port": "CAIRN_HEALTH_PORT",
-        }.get(field, field)
-        raise ValueError(f"{var}: {first['msg']}") from None
+        raise ValueError(f"{_ENV_FIELDS.get(field, field)}: {first['msg']}") from None
 
 
 def data_converter(settings: Settings) -> DataConverter:
