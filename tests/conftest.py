@@ -22,6 +22,7 @@ from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
@@ -54,6 +55,20 @@ async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
     )
     yield env
     await env.shutdown()
+
+
+@pytest.fixture
+def client(temporal_env: WorkflowEnvironment) -> Client:
+    """The dev server's client (pydantic data converter)."""
+    return temporal_env.client
+
+
+@pytest.fixture
+async def sqlite_store(sqlite_url: str) -> AsyncIterator[MemoryStore]:
+    """An open store on SQLite only (for tests that need one backend)."""
+    s = await MemoryStore.open(sqlite_url)
+    yield s
+    await s.close()
 
 
 @pytest.fixture

@@ -12,7 +12,6 @@ import pytest
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
 from temporalio.exceptions import ActivityError, ApplicationError
-from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from activities import AgentActivities, AgentRegistry, MemoryActivities
@@ -22,18 +21,6 @@ from memory import CommitRecord, MemoryStore, Provenance
 from tests.activities.workflows_for_tests import WORKFLOWS, StepResults, Steps, StepsWorkflow
 
 TENANT = "acme"
-
-
-@pytest.fixture
-def client(temporal_env: WorkflowEnvironment) -> Client:
-    return temporal_env.client
-
-
-@pytest.fixture
-async def sqlite_store(sqlite_url: str) -> AsyncIterator[MemoryStore]:
-    store = await MemoryStore.open(sqlite_url)
-    yield store
-    await store.close()
 
 
 @pytest.fixture

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 from temporalio.client import Client
-from temporalio.testing import WorkflowEnvironment
 
 from activities import AgentRegistry
 from memory import MemoryStore
@@ -22,18 +21,6 @@ from tests.workflows.test_worker_crash import Workers
 
 FAULT_AGENTS = "tests.workflows.crash_agents,tests.fault.agents"
 """What ``CAIRN_EXTENSIONS`` loads into worker processes: the crash tests' agents and ours."""
-
-
-@pytest.fixture
-def client(temporal_env: WorkflowEnvironment) -> Client:
-    return temporal_env.client
-
-
-@pytest.fixture
-async def sqlite_store(sqlite_url: str) -> AsyncIterator[MemoryStore]:
-    s = await MemoryStore.open(sqlite_url)
-    yield s
-    await s.close()
 
 
 @pytest.fixture
