@@ -15,6 +15,7 @@ from datetime import timedelta
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal
 
+import orjson
 from pydantic import BaseModel, JsonValue
 
 from memory.errors import InvalidInput, ValueTooLarge
@@ -335,5 +336,14 @@ def reduce(merge: Merge, current: JsonValue, new: JsonValue) -> JsonValue:
 
 
 def loads(text: str | None) -> Any:
-    """Decode stored JSON (None stays None)."""
-    return None if text is None else json.loads(text)
+    """Decode stored JSON (None stays None).
+
+    orjson reads it several times faster than the standard library; what orjson refuses
+    (integers beyond 64 bits, which `dumps` writes) the standard library reads.
+    """
+    if text is None:
+        return None
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text)

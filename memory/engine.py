@@ -10,7 +10,7 @@ import functools
 from typing import Any
 
 from sqlalchemy import Connection, Engine, NullPool, create_engine, event, exc
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 
 from memory.errors import InvalidInput, StoreUnavailable
 
@@ -34,7 +34,7 @@ def _sqlite_begin(conn: Connection) -> None:
     # Writes take the write lock first: a read-then-write transaction can never find the
     # database changed under it, so no update is lost.
     write = conn.get_execution_options().get("cairn_write", False)
-    conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+    conn.connection.driver_connection.execute("BEGIN IMMEDIATE" if write else "BEGIN")  # type: ignore[union-attr]
 
 
 def create_store_engine(url: str, *, pool_size: int = 8) -> Engine:
@@ -60,16 +60,7 @@ def create_store_engine(url: str, *, pool_size: int = 8) -> Engine:
         if parsed.database in (None, "", ":memory:") or parsed.database.startswith("file:"):
             raise InvalidInput("SQLite memory needs a file path, e.g. sqlite:///.cairn/memory.db")
         # The store is built on the standard library driver and its pragmas.
-        parsed = parsed.set(drivername="sqlite")
-        engine = create_engine(
-            parsed,
-            connect_args={"check_same_thread": False, "timeout": 30},
-            pool_size=pool_size,
-            max_overflow=0,
-        )
-        event.listen(engine, "connect", _sqlite_connect)
-        event.listen(engine, "begin", _sqlite_begin)
-        return engine
+        return _sqlite_engine(parsed.set(drivername="sqlite"), pool_size=pool_size)
     if backend == "postgresql":
         if parsed.get_driver_name() != "psycopg":
             parsed = parsed.set(drivername="postgresql+psycopg")
@@ -89,6 +80,20 @@ def create_store_engine(url: str, *, pool_size: int = 8) -> Engine:
     )
 
 
+def _sqlite_engine(url: URL, *, pool_size: int | None, busy_ms: int = 30_000) -> Engine:
+    """A SQLite engine with Cairn's pragmas; ``pool_size=None``: no pool, autocommit reads."""
+    connect_args = {"check_same_thread": False, "timeout": busy_ms / 1000}
+    if pool_size is None:
+        engine = create_engine(
+            url, poolclass=NullPool, isolation_level="AUTOCOMMIT", connect_args=connect_args
+        )
+    else:
+        engine = create_engine(url, pool_size=pool_size, max_overflow=0, connect_args=connect_args)
+        event.listen(engine, "begin", _sqlite_begin)
+    event.listen(engine, "connect", functools.partial(_sqlite_connect, busy_ms=busy_ms))
+    return engine
+
+
 def create_loop_engine(engine: Engine) -> Engine:
     """A pool-less engine on the same SQLite file, for single-statement reads on the loop.
 
@@ -97,14 +102,16 @@ def create_loop_engine(engine: Engine) -> Engine:
     thread, so the event loop never sleeps in SQLite's busy handler. They run in autocommit
     mode, without BEGIN: one SELECT reads one snapshot on its own.
     """
-    loop_engine = create_engine(
-        engine.url,
-        poolclass=NullPool,
-        isolation_level="AUTOCOMMIT",
-        connect_args={"check_same_thread": False, "timeout": 0},
-    )
-    event.listen(loop_engine, "connect", functools.partial(_sqlite_connect, busy_ms=0))
-    return loop_engine
+    return _sqlite_engine(engine.url, pool_size=None, busy_ms=0)
+
+
+def create_writer_engine(engine: Engine) -> Engine:
+    """An engine of one connection on the same SQLite file, for all of a store's writes.
+
+    SQLite has one writer at a time, so the store keeps one connection for writing (see
+    `memory.runner`), apart from the pool its reads share.
+    """
+    return _sqlite_engine(engine.url, pool_size=1)
 
 
 def unavailable(error: exc.DBAPIError, url: str) -> StoreUnavailable:

@@ -20,8 +20,13 @@ MAX_KEY = 512
 MAX_COMMIT_KEY = 2000
 MAX_TAGS = 16
 
-_SEGMENT = re.compile(rf"[A-Za-z0-9._:\-]{{1,{MAX_SEGMENT}}}")
+_SEGMENT_RE = rf"(?!\.+(?:/|$))[A-Za-z0-9._:\-]{{1,{MAX_SEGMENT}}}"
+_SEGMENT = re.compile(_SEGMENT_RE)
 _SEP = "/"
+# A whole namespace, its segments joined by "/": one match validates all of them at once.
+_NAMESPACE = re.compile(rf"{_SEGMENT_RE}(?:/{_SEGMENT_RE}){{0,{MAX_DEPTH - 1}}}")
+# C0 and C1 control characters and DEL.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
 # The character right after "/" in byte order: every namespace under "a/b" sorts in
 # ["a/b/", "a/b0").
 _SEP_NEXT = chr(ord(_SEP) + 1)
@@ -31,7 +36,7 @@ def check_segment(segment: object, what: str = "namespace segment") -> str:
     """Return ``segment`` if it is a valid segment, else raise `InvalidInput` naming it."""
     if not isinstance(segment, str):
         raise InvalidInput(f"{what} must be a string, got {type(segment).__name__}")
-    if not _SEGMENT.fullmatch(segment) or set(segment) == {"."}:
+    if not _SEGMENT.fullmatch(segment):
         raise InvalidInput(
             f"invalid {what} {segment[:80]!r}: use 1-{MAX_SEGMENT} letters, digits or ._:- "
             "(and not only dots)"
@@ -46,6 +51,12 @@ def check_namespace(namespace: object, *, allow_empty: bool = False) -> Namespac
         InvalidInput: naming the offending segment, when the namespace is not a tuple or list of
             valid segments, or is empty or deeper than `MAX_DEPTH`.
     """
+    if type(namespace) is tuple and namespace and all(type(s) is str for s in namespace):
+        # The common case, checked in one regex match (and no segment may hold the "/" that
+        # joins them); the checks below name what is wrong.
+        joined = _SEP.join(namespace)
+        if joined.count(_SEP) == len(namespace) - 1 and _NAMESPACE.fullmatch(joined):
+            return namespace
     if isinstance(namespace, str) or not isinstance(namespace, (tuple, list)):
         raise InvalidInput(
             f"namespace must be a tuple of strings such as ('acme', 'session', 's-42'), "
@@ -69,7 +80,7 @@ def check_key(
         raise InvalidInput(f"{what} must be a string, got {type(key).__name__}")
     if not 0 < len(key) <= max_length:
         raise InvalidInput(f"{what} must be 1-{max_length} characters, got {len(key)}")
-    if any(ord(c) < 32 or 127 <= ord(c) < 160 for c in key):  # C0, DEL and C1
+    if _CONTROL.search(key):
         raise InvalidInput(f"{what} {key[:80]!r} contains a control character")
     try:
         size = len(key.encode("utf-8"))

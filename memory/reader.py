@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,6 +17,7 @@ from sqlalchemy import Connection, Row, bindparam, or_, select, tuple_
 
 from memory import schema, search
 from memory.commit import loads
+from memory.driver import Read, Rows, Statement
 from memory.errors import InvalidInput, NotFound
 from memory.models import AuditRecord, CommitRecord, Entry, Page, Provenance, SearchHit, StreamItem
 from memory.namespace import Namespace, check_key, check_namespace, decode, encode
@@ -60,20 +62,26 @@ def _provenance(row: AnyRow) -> Provenance:
     return Provenance(**{col.name: getattr(row, col.name) for col in _PROVENANCE})
 
 
-def _entry(row: AnyRow) -> Entry:
-    # Unpacked by position: a row's attribute lookups by name cost as much as the model.
+_validate_entry: Callable[[dict[str, Any]], Entry] = Entry.__pydantic_validator__.validate_python
+
+
+def _entry(row: Sequence[Any]) -> Entry:
+    # Unpacked by position, and validated in one call with its provenance: a row's attribute
+    # lookups by name, or a second model constructor, cost as much as the model itself.
     ns, key, value, version, seq, created_at, tags, expires_at, deleted, *provenance = row
-    return Entry(
-        namespace=decode(ns),
-        key=key,
-        value=loads(value),
-        version=version,
-        commit_seq=seq,
-        created_at=utc(created_at),
-        tags=tuple(tags.split()),
-        expires_at=utc(expires_at) if expires_at else None,
-        deleted=deleted,
-        provenance=Provenance(**dict(zip(_PROVENANCE_FIELDS, provenance, strict=True))),
+    return _validate_entry(
+        {
+            "namespace": decode(ns),
+            "key": key,
+            "value": loads(value),
+            "version": version,
+            "commit_seq": seq,
+            "created_at": utc(created_at),
+            "tags": tuple(tags.split()),
+            "expires_at": utc(expires_at) if expires_at else None,
+            "deleted": deleted,
+            "provenance": dict(zip(_PROVENANCE_FIELDS, provenance, strict=True)),
+        }
     )
 
 
@@ -86,10 +94,12 @@ def _what(ns: Namespace, key: str) -> str:
 
 
 _VERSIONS = select(*_ENTRY, *_PROVENANCE).outerjoin(c, c.c.seq == e.c.commit_seq)
-_GET = _VERSIONS.join(
-    h, (h.c.ns == e.c.ns) & (h.c.key == e.c.key) & (h.c.version == e.c.version)
-).where(h.c.ns == bindparam("ns"), h.c.key == bindparam("key"))
-_GET_AS_OF = (
+_GET = Statement(
+    _VERSIONS.join(
+        h, (h.c.ns == e.c.ns) & (h.c.key == e.c.key) & (h.c.version == e.c.version)
+    ).where(h.c.ns == bindparam("ns"), h.c.key == bindparam("key"))
+)
+_GET_AS_OF = Statement(
     _VERSIONS.where(
         e.c.ns == bindparam("ns"), e.c.key == bindparam("key"), e.c.commit_seq <= bindparam("as_of")
     )
@@ -99,30 +109,36 @@ _GET_AS_OF = (
 _HISTORY = _VERSIONS.where(
     e.c.ns == bindparam("ns"), e.c.key == bindparam("key"), _live(bindparam("now"))
 ).order_by(e.c.version)
-_HISTORY_LIMIT = _HISTORY.limit(bindparam("limit"))
+_HISTORY_ALL = Statement(_HISTORY)
+_HISTORY_LIMIT = Statement(_HISTORY.limit(bindparam("limit")))
 
 
-def get(conn: Connection, ns: Namespace, key: str, as_of: int | None, now: datetime) -> Entry:
+def get(ns: Namespace, key: str, as_of: int | None, now: datetime) -> Read[Entry]:
     """The current (or as-of) live version of a key, else `NotFound`."""
+
+    def found(rows: Rows) -> Entry:
+        row = rows[0] if rows else None
+        # Columns 7 and 8: expires_at, deleted (see _ENTRY).
+        if row is None or row[8] or (row[7] and utc(row[7]) <= now):
+            suffix = f" as of commit {as_of}" if as_of is not None else ""
+            raise NotFound(_what(ns, key) + suffix)
+        return _entry(row)
+
     if as_of is None:
-        row = conn.execute(_GET, {"ns": encode(ns), "key": key}).first()
-    else:
-        row = conn.execute(_GET_AS_OF, {"ns": encode(ns), "key": key, "as_of": as_of}).first()
-    if row is None or row.deleted or (row.expires_at and utc(row.expires_at) <= now):
-        suffix = f" as of commit {as_of}" if as_of is not None else ""
-        raise NotFound(_what(ns, key) + suffix)
-    return _entry(row)
+        return Read(_GET, {"ns": encode(ns), "key": key}, found)
+    return Read(_GET_AS_OF, {"ns": encode(ns), "key": key, "as_of": as_of}, found)
 
 
-def history(
-    conn: Connection, ns: Namespace, key: str, limit: int | None, now: datetime
-) -> list[Entry]:
+def history(ns: Namespace, key: str, limit: int | None, now: datetime) -> Read[list[Entry]]:
     """Every unexpired version of a key, oldest first, with provenance; `NotFound` if none."""
+
+    def found(rows: Rows) -> list[Entry]:
+        if not rows:
+            raise NotFound(_what(ns, key))
+        return [_entry(r) for r in rows]
+
     params = {"ns": encode(ns), "key": key, "now": now, "limit": limit}
-    rows = conn.execute(_HISTORY_LIMIT if limit else _HISTORY, params).all()
-    if not rows:
-        raise NotFound(_what(ns, key))
-    return [_entry(r) for r in rows]
+    return Read(_HISTORY_LIMIT if limit else _HISTORY_ALL, params, found)
 
 
 def _cursor(cursor: str) -> tuple[str, str]:
@@ -169,7 +185,7 @@ def list_entries(
     return Page(entries=tuple(_entry(r) for r in rows), next_cursor=next_cursor)
 
 
-def _item(row: AnyRow) -> StreamItem:
+def _item(row: Sequence[Any]) -> StreamItem:
     ns, stream, seq, commit_seq, item, created_at = row
     return StreamItem(
         namespace=decode(ns),
@@ -184,13 +200,22 @@ def _item(row: AnyRow) -> StreamItem:
 _ITEMS = select(si.c.ns, si.c.stream, si.c.seq, si.c.commit_seq, si.c.item, si.c.created_at).where(
     si.c.ns == bindparam("ns"), si.c.stream == bindparam("stream"), si.c.seq >= bindparam("start")
 )
-_TAIL = _ITEMS.order_by(si.c.seq.desc()).limit(bindparam("limit"))
-_RANGE = _ITEMS.order_by(si.c.seq).limit(bindparam("limit"))
-_RANGE_END = _ITEMS.where(si.c.seq < bindparam("end")).order_by(si.c.seq).limit(bindparam("limit"))
+_TAIL = Statement(_ITEMS.order_by(si.c.seq.desc()).limit(bindparam("limit")))
+_RANGE = Statement(_ITEMS.order_by(si.c.seq).limit(bindparam("limit")))
+_RANGE_END = Statement(
+    _ITEMS.where(si.c.seq < bindparam("end")).order_by(si.c.seq).limit(bindparam("limit"))
+)
+
+
+def _items(rows: Rows) -> list[StreamItem]:
+    return [_item(r) for r in rows]
+
+
+def _items_reversed(rows: Rows) -> list[StreamItem]:
+    return [_item(r) for r in reversed(rows)]
 
 
 def stream_items(
-    conn: Connection,
     ns: Namespace,
     stream: str,
     *,
@@ -198,14 +223,14 @@ def stream_items(
     end: int | None = None,
     last: int | None = None,
     limit: int = 1000,
-) -> list[StreamItem]:
+) -> Read[list[StreamItem]]:
     """Items with ``start <= seq < end`` oldest first, or the ``last`` n items."""
-    params = {"ns": encode(ns), "stream": stream, "start": start, "end": end}
+    params = {"ns": encode(ns), "stream": stream, "start": start}
     if last is not None:
-        rows = conn.execute(_TAIL, {**params, "limit": last}).all()
-        return [_item(r) for r in reversed(rows)]
-    stmt = _RANGE if end is None else _RANGE_END
-    return [_item(r) for r in conn.execute(stmt, {**params, "limit": limit})]
+        return Read(_TAIL, {**params, "limit": last}, _items_reversed)
+    if end is None:
+        return Read(_RANGE, {**params, "limit": limit}, _items)
+    return Read(_RANGE_END, {**params, "end": end, "limit": limit}, _items)
 
 
 def search_hits(

@@ -18,6 +18,7 @@ from typing import Any
 from pydantic import JsonValue
 from sqlalchemy import Connection, DateTime, bindparam, text
 
+from memory.driver import Statement
 from memory.namespace import prefix_bounds
 
 MAX_BODY = 32_768
@@ -83,9 +84,11 @@ def tag_tokens(tags: Iterable[str]) -> str:
     return " ".join(_token("t", t) for t in tags)
 
 
-_INDEX_FTS = text(
-    "INSERT OR REPLACE INTO cairn_search_fts(rowid, body, scope, tags) "
-    "VALUES (:id, :body, :scope, :tags)"
+_INDEX_FTS = Statement(
+    text(
+        "INSERT OR REPLACE INTO cairn_search_fts(rowid, body, scope, tags) "
+        "VALUES (:id, :body, :scope, :tags)"
+    )
 )
 
 
@@ -93,7 +96,7 @@ def index_doc(conn: Connection, doc_id: int, ns: str, tags: Sequence[str], body:
     """Add or replace a search doc's full-text row (SQLite; PostgreSQL's column is generated)."""
     if conn.dialect.name == "sqlite":
         fts = {"id": doc_id, "body": body, "scope": scope_tokens(ns), "tags": tag_tokens(tags)}
-        conn.execute(_INDEX_FTS, fts)
+        _INDEX_FTS.run(conn, fts)
 
 
 def unindex_docs(conn: Connection, doc_ids: Sequence[int]) -> None:

@@ -8,7 +8,6 @@ It validates arguments, then runs each operation as one short transaction throug
 from __future__ import annotations
 
 import builtins
-import functools
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
@@ -146,14 +145,9 @@ class MemoryStore:
     # -- plumbing ---------------------------------------------------------------------------
 
     async def _run(
-        self,
-        fn: Callable[..., T],
-        *args: Any,
-        write: bool = False,
-        idempotent: bool = False,
-        point: bool = False,
+        self, fn: Callable[..., T], *args: Any, write: bool = False, idempotent: bool = False
     ) -> T:
-        return await self._runner.run(fn, *args, write=write, idempotent=idempotent, point=point)
+        return await self._runner.run(fn, *args, write=write, idempotent=idempotent)
 
     def _now(self) -> datetime:
         return self._clock()
@@ -268,7 +262,7 @@ class MemoryStore:
         self._check_as_of(as_of)
         if model is not None and not (isinstance(model, type) and issubclass(model, BaseModel)):
             raise InvalidInput(f"model must be a pydantic model class, got {model!r}")
-        entry = await self._run(reader.get, ns, key, as_of, self._now(), point=True)
+        entry = await self._runner.read(reader.get(ns, key, as_of, self._now()), point=True)
         if model is None:
             return entry
         try:
@@ -287,7 +281,7 @@ class MemoryStore:
         ns, key = check_namespace(namespace), check_key(key)
         cap = None if limit is None else self._limit(limit, 100_000)
         point = cap is not None and cap <= _POINT_ROWS
-        return await self._run(reader.history, ns, key, cap, self._now(), point=point)
+        return await self._runner.read(reader.history(ns, key, cap, self._now()), point=point)
 
     @telemetry.instrumented("list")
     async def list(
@@ -312,8 +306,9 @@ class MemoryStore:
     ) -> builtins.list[StreamItem]:
         """The last ``n`` items of a stream, oldest first."""
         ns, stream = check_namespace(namespace), check_segment(stream, "stream name")
-        call = functools.partial(reader.stream_items, last=self._limit(n, 10_000))
-        return await self._run(call, ns, stream, point=n <= _POINT_ROWS)
+        last = self._limit(n, 10_000)
+        read = reader.stream_items(ns, stream, last=last)
+        return await self._runner.read(read, point=last <= _POINT_ROWS)
 
     @telemetry.instrumented("read_stream")
     async def read_stream(
@@ -330,10 +325,10 @@ class MemoryStore:
         self._seq(start, "start")
         if end is not None:
             self._seq(end, "end")
-        call = functools.partial(
-            reader.stream_items, start=start, end=end, limit=self._limit(limit, 10_000)
+        read = reader.stream_items(
+            ns, stream, start=start, end=end, limit=self._limit(limit, 10_000)
         )
-        return await self._run(call, ns, stream)
+        return await self._runner.read(read, point=False)
 
     @telemetry.instrumented("search")
     async def search(

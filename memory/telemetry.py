@@ -32,9 +32,22 @@ commit_replays = _meter.create_counter(
     "cairn.memory.commit.replays", description="Commits whose key was already applied"
 )
 
+_COMMIT = {"operation": "commit"}
+
 
 async def traced_commit(run: Awaitable[Applied], entry_count: int, tenant: str | None) -> Applied:
     """Await applying a commit in a ``cairn.memory.commit`` span, counting conflicts and replays."""
+    if not tracing():
+        started = time.perf_counter()
+        try:
+            applied = await run
+        except ConflictError:
+            commit_conflicts.add(1)
+            raise
+        if applied.replayed:
+            commit_replays.add(1)
+        operation_duration.record(time.perf_counter() - started, _COMMIT)
+        return applied
     attributes: dict[str, str | int] = {"cairn.memory.entry_count": entry_count}
     if tenant:
         attributes["cairn.tenant"] = tenant
@@ -49,8 +62,20 @@ async def traced_commit(run: Awaitable[Applied], entry_count: int, tenant: str |
         span.set_attribute("cairn.memory.replayed", applied.replayed)
     if applied.replayed:
         commit_replays.add(1)
-    operation_duration.record(time.perf_counter() - started, {"operation": "commit"})
+    operation_duration.record(time.perf_counter() - started, _COMMIT)
     return applied
+
+
+def tracing() -> bool:
+    """Whether a tracer provider is installed; without one every span is a no-op.
+
+    Skipping the no-op span saves a point read a fifth of its cost (context attach and
+    detach, three context managers).
+    """
+    return not isinstance(trace.get_tracer_provider(), _NO_PROVIDER)
+
+
+_NO_PROVIDER = (trace.ProxyTracerProvider, trace.NoOpTracerProvider)
 
 
 def namespace_attributes(namespace: object) -> dict[str, Any]:
@@ -78,8 +103,15 @@ def instrumented(
     """Wrap an async store method in a ``cairn.memory.<operation>`` span and a latency metric."""
 
     def decorate(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
+        metric_attributes = {"operation": operation}
+
         @functools.wraps(fn)
         async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+            if not tracing():
+                started = time.perf_counter()
+                result = await fn(*args, **kwargs)
+                operation_duration.record(time.perf_counter() - started, metric_attributes)
+                return result
             attributes = {"cairn.memory.operation": operation}
             attributes.update(namespace_attributes(args[1] if len(args) > 1 else None))
             started = time.perf_counter()
@@ -90,7 +122,7 @@ def instrumented(
                 count = _count(result)
                 if count is not None:
                     span.set_attribute("cairn.memory.entry_count", count)
-            operation_duration.record(time.perf_counter() - started, {"operation": operation})
+            operation_duration.record(time.perf_counter() - started, metric_attributes)
             return result
 
         return wrapper

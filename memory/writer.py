@@ -33,6 +33,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from memory import schema, search
 from memory.commit import Applied, Op, encode_value, loads, reduce
+from memory.driver import Statement
 from memory.errors import ConflictError
 from memory.models import MemoryRef, Provenance
 from memory.namespace import Namespace, decode, encode, prefix_bounds
@@ -41,9 +42,11 @@ h, e, c = schema.heads, schema.entries, schema.commits
 st, si, sd = schema.streams, schema.stream_items, schema.search_docs
 
 
-def _per_dialect(build: Callable[[Any], Any]) -> dict[str, Any]:
+def _per_dialect(build: Callable[[Any], Any], keys: Sequence[str]) -> Statement:
     """``build(insert)`` for each dialect's ``INSERT`` (they differ in their upsert clauses)."""
-    return {"sqlite": build(sqlite.insert), "postgresql": build(postgresql.insert)}
+    return Statement(
+        {"sqlite": build(sqlite.insert), "postgresql": build(postgresql.insert)}, keys=keys
+    )
 
 
 def under(column: Any, prefix: Namespace) -> Any:
@@ -112,11 +115,14 @@ _CLAIM_COLUMNS = [
     c.c.created_at,
     c.c.result,
 ]
-_SQLITE_CLAIM = sqlite.insert(c).on_conflict_do_nothing(index_elements=[c.c.key]).returning(c.c.seq)
+_SQLITE_CLAIM = Statement(
+    sqlite.insert(c).on_conflict_do_nothing(index_elements=[c.c.key]).returning(c.c.seq),
+    keys=[col.key for col in _CLAIM_COLUMNS] + ["forgotten"],
+)
 # On PostgreSQL the claim takes the commit lock itself (`serialize_commits`), saving a round
 # trip: the CTE holding a volatile function runs once, before its row reaches the INSERT, so
 # the lock is held before the sequence number is drawn.
-_POSTGRES_CLAIM = (
+_POSTGRES_CLAIM = Statement(
     postgresql.insert(c)
     .from_select(
         [*_CLAIM_COLUMNS, c.c.forgotten],
@@ -141,10 +147,9 @@ def apply_commit(
     """Claim ``key`` and apply ``ops``; if the key exists, apply nothing and return the replay."""
     claim = {"key": key, "created_at": now, "result": result, **provenance.model_dump()}
     if conn.dialect.name == "postgresql":
-        claim["lock_key"] = _PG_COMMIT_LOCK
-        seq = conn.execute(_POSTGRES_CLAIM, claim).scalar()
+        seq = _POSTGRES_CLAIM.scalar(conn, claim | {"lock_key": _PG_COMMIT_LOCK})
     else:
-        seq = conn.execute(_SQLITE_CLAIM, claim).scalar()
+        seq = _SQLITE_CLAIM.scalar(conn, claim | {"forgotten": False})
     if seq is None:
         previous = find_commit(conn, key)
         assert previous is not None
@@ -165,17 +170,35 @@ _BUMP_STREAM = _per_dialect(
             index_elements=[st.c.ns, st.c.stream], set_={"last_seq": st.c.last_seq + 1}
         )
         .returning(st.c.last_seq)
+    ),
+    keys=["ns", "stream", "last_seq"],
+)
+_PREVIOUS_VALUE = Statement(
+    select(e.c.value).where(
+        e.c.ns == bindparam("ns"),
+        e.c.key == bindparam("key"),
+        e.c.version == bindparam("version"),
+        ~e.c.deleted,
+        unexpired(e, bindparam("now")),
     )
 )
-_PREVIOUS_VALUE = select(e.c.value).where(
-    e.c.ns == bindparam("ns"),
-    e.c.key == bindparam("key"),
-    e.c.version == bindparam("version"),
-    ~e.c.deleted,
-    unexpired(e, bindparam("now")),
+_INSERT_VERSION = Statement(
+    insert(e),
+    keys=[
+        "ns",
+        "key",
+        "version",
+        "commit_seq",
+        "value",
+        "tags",
+        "expires_at",
+        "deleted",
+        "created_at",
+    ],
 )
-_INSERT_VERSION = insert(e)
-_INSERT_ITEM = insert(si)
+_INSERT_ITEM = Statement(
+    insert(si), keys=["ns", "stream", "seq", "commit_seq", "item", "created_at"]
+)
 _ENTRY_DOC = (
     (sd.c.kind == "entry") & (sd.c.ns == bindparam("doc_ns")) & (sd.c.key == bindparam("doc_key"))
 )
@@ -185,9 +208,9 @@ def _apply_op(conn: Connection, seq: int, op: Op, now: datetime, limit: int) -> 
     ns = encode(op.namespace)
     if op.kind == "append":
         bump = {"ns": ns, "stream": op.key, "last_seq": 1}
-        n = conn.execute(_BUMP_STREAM[conn.dialect.name], bump).scalar_one()
+        n = _BUMP_STREAM.scalar(conn, bump)
         item = {"stream": op.key, "seq": n, "item": op.value}
-        conn.execute(_INSERT_ITEM, {"ns": ns, "commit_seq": seq, "created_at": now, **item})
+        _INSERT_ITEM.run(conn, {"ns": ns, "commit_seq": seq, "created_at": now, **item})
         body = search.body_of(op.key, loads(op.value))
         _index(conn, ns, op.key, "stream", n, seq, (), body, replace=False)
         return _ref(op.namespace, op.key, n, seq, "stream")
@@ -199,12 +222,12 @@ def _apply_op(conn: Connection, seq: int, op: Op, now: datetime, limit: int) -> 
     if op.merge != "replace" and not deleted:
         # An expired previous value is gone for readers, so it must not come back merged.
         where = {"ns": ns, "key": op.key, "version": version - 1, "now": now}
-        previous = conn.execute(_PREVIOUS_VALUE, where).scalar()
+        previous = _PREVIOUS_VALUE.scalar(conn, where)
         merged = reduce(op.merge, loads(previous), loads(value))
         value = encode_value(op.namespace, op.key, merged, limit)
     row = {"ns": ns, "key": op.key, "version": version, "commit_seq": seq, "value": value}
     row |= {"tags": " ".join(op.tags), "expires_at": expires, "deleted": deleted}
-    conn.execute(_INSERT_VERSION, {**row, "created_at": now})
+    _INSERT_VERSION.run(conn, {**row, "created_at": now})
     if deleted:
         unindex(conn, _ENTRY_DOC, {"doc_ns": ns, "doc_key": op.key})
     else:
@@ -226,16 +249,15 @@ def _bump_head(
     if op.expected_version is None or op.expected_version == 0:
         row = {"ns": ns, "key": op.key, "version": 1, **fields}
         if op.expected_version is None:
-            version = conn.execute(_PUT_HEAD[conn.dialect.name], row).scalar()
+            version = _PUT_HEAD.scalar(conn, row)
         else:
-            row["now"] = now
-            version = conn.execute(_CREATE_HEAD[conn.dialect.name], row).scalar()
+            version = _CREATE_HEAD.scalar(conn, row | {"now": now})
     else:
         where = {"b_ns": ns, "b_key": op.key, "expected": op.expected_version, "now": now}
-        version = conn.execute(_SET_HEAD, {**where, **fields}).scalar()
+        version = _SET_HEAD.scalar(conn, where | fields)
     if version is None:
         found = {"b_ns": ns, "b_key": op.key, "now": now}
-        actual = conn.execute(_LIVE_VERSION, found).scalar()
+        actual = _LIVE_VERSION.scalar(conn, found)
         raise ConflictError(op.namespace, op.key, op.expected_version or 0, actual)
     return int(version)
 
@@ -256,15 +278,19 @@ def _upsert_head(insert: Any, *, only_if_missing: bool) -> Any:
     ).returning(h.c.version)
 
 
-_PUT_HEAD = _per_dialect(functools.partial(_upsert_head, only_if_missing=False))
-_CREATE_HEAD = _per_dialect(functools.partial(_upsert_head, only_if_missing=True))
-_SET_HEAD = (
+_HEAD_COLUMNS = ["ns", "key", "version", "commit_seq", "deleted", "expires_at"]
+_PUT_HEAD = _per_dialect(functools.partial(_upsert_head, only_if_missing=False), keys=_HEAD_COLUMNS)
+_CREATE_HEAD = _per_dialect(
+    functools.partial(_upsert_head, only_if_missing=True), keys=_HEAD_COLUMNS
+)
+_SET_HEAD = Statement(
     update(h)
     .where(_HEAD_KEY, h.c.version == bindparam("expected"), _LIVE_HEAD)
     .values(version=h.c.version + 1)
-    .returning(h.c.version)
+    .returning(h.c.version),
+    keys=["commit_seq", "deleted", "expires_at"],
 )
-_LIVE_VERSION = select(h.c.version).where(_HEAD_KEY, _LIVE_HEAD)
+_LIVE_VERSION = Statement(select(h.c.version).where(_HEAD_KEY, _LIVE_HEAD))
 
 
 def _index(
@@ -283,23 +309,24 @@ def _index(
     doc_id = None
     if replace:
         where = {"b_kind": kind, "b_ns": ns, "b_key": key}
-        doc_id = conn.execute(_UPDATE_DOC, {**where, **fields}).scalar()
+        doc_id = _UPDATE_DOC.scalar(conn, where | fields)
     if doc_id is None:
-        doc = {"ns": ns, "key": key, "kind": kind, **fields}
-        doc_id = conn.execute(_INSERT_DOC, doc).scalar_one()
+        doc_id = _INSERT_DOC.scalar(conn, {"ns": ns, "key": key, "kind": kind, **fields})
     search.index_doc(conn, doc_id, ns, tags, body)
 
 
-_UPDATE_DOC = (
+_DOC_FIELDS = ["version", "commit_seq", "tags", "body"]
+_UPDATE_DOC = Statement(
     update(sd)
     .where(
         sd.c.kind == bindparam("b_kind"),
         sd.c.ns == bindparam("b_ns"),
         sd.c.key == bindparam("b_key"),
     )
-    .returning(sd.c.id)
+    .returning(sd.c.id),
+    keys=_DOC_FIELDS,
 )
-_INSERT_DOC = insert(sd).returning(sd.c.id)
+_INSERT_DOC = Statement(insert(sd).returning(sd.c.id), keys=["ns", "key", "kind", *_DOC_FIELDS])
 
 
 def unindex(conn: Connection, where: Any, params: dict[str, Any] | None = None) -> int:
