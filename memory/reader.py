@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,7 +19,16 @@ from memory import schema, search
 from memory.commit import loads
 from memory.driver import Read, Rows, Statement
 from memory.errors import InvalidInput, NotFound
-from memory.models import AuditRecord, CommitRecord, Entry, Page, Provenance, SearchHit, StreamItem
+from memory.models import (
+    AuditRecord,
+    CommitRecord,
+    Entry,
+    Page,
+    Provenance,
+    SearchHit,
+    StreamItem,
+    trusted,
+)
 from memory.namespace import Namespace, check_key, check_namespace, decode, encode
 from memory.writer import commit_writes, under
 
@@ -50,7 +59,9 @@ _ENTRY = (
 
 
 def utc(value: datetime) -> datetime:
-    """SQLite returns naive datetimes; every time Cairn stores is UTC."""
+    """An aware UTC datetime: every time Cairn stores is UTC, SQLite's come back naive."""
+    if value.tzinfo is UTC:
+        return value
     return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
 
 
@@ -62,14 +73,11 @@ def _provenance(row: AnyRow) -> Provenance:
     return Provenance(**{col.name: getattr(row, col.name) for col in _PROVENANCE})
 
 
-_validate_entry: Callable[[dict[str, Any]], Entry] = Entry.__pydantic_validator__.validate_python
-
-
 def _entry(row: Sequence[Any]) -> Entry:
-    # Unpacked by position, and validated in one call with its provenance: a row's attribute
-    # lookups by name, or a second model constructor, cost as much as the model itself.
+    # Unpacked by position: a row's attribute lookups by name cost as much as the model.
     ns, key, value, version, seq, created_at, tags, expires_at, deleted, *provenance = row
-    return _validate_entry(
+    return trusted(
+        Entry,
         {
             "namespace": decode(ns),
             "key": key,
@@ -79,9 +87,11 @@ def _entry(row: Sequence[Any]) -> Entry:
             "created_at": utc(created_at),
             "tags": tuple(tags.split()),
             "expires_at": utc(expires_at) if expires_at else None,
-            "deleted": deleted,
-            "provenance": dict(zip(_PROVENANCE_FIELDS, provenance, strict=True)),
-        }
+            "deleted": bool(deleted),
+            "provenance": trusted(
+                Provenance, dict(zip(_PROVENANCE_FIELDS, provenance, strict=True))
+            ),
+        },
     )
 
 
@@ -187,13 +197,16 @@ def list_entries(
 
 def _item(row: Sequence[Any]) -> StreamItem:
     ns, stream, seq, commit_seq, item, created_at = row
-    return StreamItem(
-        namespace=decode(ns),
-        stream=stream,
-        seq=seq,
-        item=loads(item),
-        commit_seq=commit_seq,
-        created_at=utc(created_at),
+    return trusted(
+        StreamItem,
+        {
+            "namespace": decode(ns),
+            "stream": stream,
+            "seq": seq,
+            "item": loads(item),
+            "commit_seq": commit_seq,
+            "created_at": utc(created_at),
+        },
     )
 
 
@@ -244,14 +257,17 @@ def search_hits(
     """Ranked keyword matches among current entries and stream items under ``prefix``."""
     rows = search.search_rows(conn, prefix, search.query_terms(query), tags, limit, now)
     return [
-        SearchHit(
-            namespace=decode(r[0]),
-            key=r[1],
-            kind=r[2],
-            version=r[3],
-            commit_seq=r[4],
-            score=float(r[5]),
-            value=loads(r[6]),
+        trusted(
+            SearchHit,
+            {
+                "namespace": decode(r[0]),
+                "key": r[1],
+                "kind": r[2],
+                "version": r[3],
+                "commit_seq": r[4],
+                "score": float(r[5]),
+                "value": loads(r[6]),
+            },
         )
         for r in rows
     ]

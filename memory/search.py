@@ -8,10 +8,10 @@ costs about as much as a rare one.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -73,6 +73,7 @@ def _token(kind: str, value: str) -> str:
     return kind + hashlib.blake2b(value.encode(), digest_size=8).hexdigest()
 
 
+@functools.lru_cache(maxsize=4096)
 def scope_tokens(ns: str) -> str:
     """FTS tokens for every prefix of a stored namespace (SQLite only)."""
     segments = ns.split("/")
@@ -132,21 +133,32 @@ _COLS = "SELECT d.ns, d.key, d.kind, d.version, d.commit_seq, c.score, COALESCE(
 # Typed so SQLite compares it in the same text form the DateTime columns are stored in.
 _NOW = bindparam("now", type_=DateTime(timezone=True))
 # bm25 is lower-is-better and negative; negate it to report higher-is-better.
-_SQLITE_SEARCH = text(
-    f"{_COLS} FROM ("
-    "  SELECT rowid AS id, -bm25(cairn_search_fts, 1.0, 0.0, 0.0) AS score"
-    "  FROM cairn_search_fts WHERE cairn_search_fts MATCH :match"
-    f"  ORDER BY rowid DESC LIMIT :cap{_JOINS}"
-).bindparams(_NOW)
-_POSTGRES_SEARCH = text(
-    f"{_COLS} FROM ("
-    "  SELECT id, ts_rank(tsv, to_tsquery('english', :tsq)) AS score"
-    "  FROM cairn_search_docs"
-    "  WHERE tsv @@ to_tsquery('english', :tsq)"
-    "    AND (ns = :exact OR (ns >= :low AND ns < :high))"
-    "    AND (CAST(:tags AS text[]) = '{}' OR tag_list @> CAST(:tags AS text[]))"
-    f"  ORDER BY id DESC LIMIT :cap{_JOINS}"
-).bindparams(_NOW)
+_SQLITE_SEARCH = Statement(
+    text(
+        f"{_COLS} FROM ("
+        "  SELECT rowid AS id, -bm25(cairn_search_fts, 1.0, 0.0, 0.0) AS score"
+        "  FROM cairn_search_fts WHERE cairn_search_fts MATCH :match"
+        f"  ORDER BY rowid DESC LIMIT :cap{_JOINS}"
+    ).bindparams(_NOW)
+)
+# Never prepared on the server. psycopg prepares a statement after its fifth run, and
+# PostgreSQL then soon plans it once for any parameters. The search's best plan depends on its
+# terms (a common term wants the newest-first scan, a rare one the GIN index); the generic
+# plan was 4-10x slower over 100k docs. Unprepared, every search gets a custom plan for its own
+# terms, at no extra round trip (unlike ``SET LOCAL plan_cache_mode``, which needs a
+# transaction).
+_POSTGRES_SEARCH = Statement(
+    text(
+        f"{_COLS} FROM ("
+        "  SELECT id, ts_rank(tsv, to_tsquery('english', :tsq)) AS score"
+        "  FROM cairn_search_docs"
+        "  WHERE tsv @@ to_tsquery('english', :tsq)"
+        "    AND (ns = :exact OR (ns >= :low AND ns < :high))"
+        "    AND (CAST(:tags AS text[]) = '{}' OR tag_list @> CAST(:tags AS text[]))"
+        f"  ORDER BY id DESC LIMIT :cap{_JOINS}"
+    ).bindparams(_NOW),
+    prepare=False,
+)
 
 
 def search_rows(
@@ -170,26 +182,6 @@ def search_rows(
         match = f'scope : "{_token("s", exact)}" AND body : ({words})'
         for t in tags:
             match += f' AND tags : "{_token("t", t)}"'
-        return list(conn.execute(_SQLITE_SEARCH, {**params, "match": match}).all())
+        return _SQLITE_SEARCH.run(conn, {**params, "match": match})
     params |= {"tsq": " | ".join(terms), "exact": exact, "low": low, "high": high}
-    with _unprepared(conn):
-        return list(conn.execute(_POSTGRES_SEARCH, {**params, "tags": list(tags)}).all())
-
-
-@contextmanager
-def _unprepared(conn: Connection) -> Iterator[None]:
-    """Run the enclosed statements unprepared on psycopg (PostgreSQL).
-
-    psycopg prepares a statement on the server after its fifth run, and PostgreSQL then soon
-    plans it once for any parameters. The search's best plan depends on its terms (a common
-    term wants the newest-first scan, a rare one the GIN index); the generic plan was 4-10x
-    slower over 100k docs. Unprepared, every search gets a custom plan for its own terms, at
-    no extra round trip (unlike ``SET LOCAL plan_cache_mode``, which also needs a transaction).
-    """
-    driver = conn.connection.driver_connection
-    saved = driver.prepare_threshold  # type: ignore[union-attr]
-    driver.prepare_threshold = None  # type: ignore[union-attr]
-    try:
-        yield
-    finally:
-        driver.prepare_threshold = saved  # type: ignore[union-attr]
+    return _POSTGRES_SEARCH.run(conn, {**params, "tags": list(tags)})

@@ -35,7 +35,7 @@ from memory import schema, search
 from memory.commit import Applied, Op, encode_value, loads, reduce
 from memory.driver import Statement
 from memory.errors import ConflictError
-from memory.models import MemoryRef, Provenance
+from memory.models import MemoryRef, Provenance, trusted
 from memory.namespace import Namespace, decode, encode, prefix_bounds
 
 h, e, c = schema.heads, schema.entries, schema.commits
@@ -77,7 +77,8 @@ def find_commit(conn: Connection, key: str) -> Applied | None:
 def _ref(
     ns: Namespace, key: str, version: int, seq: int, kind: Literal["entry", "stream"] = "entry"
 ) -> MemoryRef:
-    return MemoryRef(namespace=ns, key=key, version=version, commit_seq=seq, kind=kind)
+    fields = {"namespace": ns, "key": key, "version": version, "commit_seq": seq, "kind": kind}
+    return trusted(MemoryRef, fields)
 
 
 def commit_writes(conn: Connection, seq: int) -> tuple[MemoryRef, ...]:

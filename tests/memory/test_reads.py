@@ -139,3 +139,31 @@ async def test_typed_reads_return_the_model(store: MemoryStore) -> None:
     await put(store, NS, "plan", {"steps": "not a list"})
     with pytest.raises(InvalidInput, match=r"v3 is not a Plan"):
         await store.get(NS, "plan", model=Plan)
+
+
+async def test_read_models_equal_their_validated_twins(store: MemoryStore) -> None:
+    # Reads build models without validating what the store validated on the way in
+    # (memory.models.trusted); they must be indistinguishable from validated ones.
+    prov = Provenance(tenant="acme", workflow_id="wf-1", attempt=3, agent="a")
+    async with store.commit(provenance=prov) as c:
+        c.put(NS, "k", {"big": 2**70, "list": [1.5, None, "ü"]}, tags=["x", "y"], ttl=3600)
+        c.append(NS, "s", {"role": "user", "text": "hello"})
+    reads = [
+        await store.get(NS, "k"),
+        (await store.history(NS, "k"))[0],
+        (await store.history(NS, "k", limit=5))[0],
+        (await store.tail(NS, "s", 5))[0],
+        (await store.read_stream(NS, "s"))[0],
+        (await store.search(NS[:1], "hello"))[0],
+    ]
+    for model in reads:
+        twin = type(model).model_validate(model.model_dump())
+        assert model == twin
+        assert repr(model) == repr(twin)
+        assert model.model_dump_json() == twin.model_dump_json()
+        assert model.model_fields_set == twin.model_fields_set
+    entry = reads[0]
+    assert entry.value == {"big": 2**70, "list": [1.5, None, "ü"]}
+    assert entry.tags == ("x", "y") and entry.deleted is False
+    assert entry.created_at.utcoffset() is not None and entry.expires_at is not None
+    assert entry.provenance == prov
