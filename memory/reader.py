@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -73,13 +73,14 @@ def _provenance(row: AnyRow) -> Provenance:
     return Provenance(**{col.name: getattr(row, col.name) for col in _PROVENANCE})
 
 
-def _entry(row: Sequence[Any]) -> Entry:
+def _entry(row: Sequence[Any], namespace: Namespace | None = None) -> Entry:
+    """The entry of a row of `_ENTRY` and `_PROVENANCE` columns (of ``namespace``, if known)."""
     # Unpacked by position: a row's attribute lookups by name cost as much as the model.
     ns, key, value, version, seq, created_at, tags, expires_at, deleted, *provenance = row
     return trusted(
         Entry,
         {
-            "namespace": decode(ns),
+            "namespace": namespace or decode(ns),
             "key": key,
             "value": loads(value),
             "version": version,
@@ -123,16 +124,17 @@ _HISTORY_ALL = Statement(_HISTORY)
 _HISTORY_LIMIT = Statement(_HISTORY.limit(bindparam("limit")))
 
 
-def get(ns: Namespace, key: str, as_of: int | None, now: datetime) -> Read[Entry]:
+def get(ns: Namespace, key: str, as_of: int | None, clock: Callable[[], datetime]) -> Read[Entry]:
     """The current (or as-of) live version of a key, else `NotFound`."""
 
     def found(rows: Rows) -> Entry:
         row = rows[0] if rows else None
-        # Columns 7 and 8: expires_at, deleted (see _ENTRY).
-        if row is None or row[8] or (row[7] and utc(row[7]) <= now):
+        # Columns 7 and 8: expires_at, deleted (see _ENTRY). The clock is read only for an
+        # entry that can expire.
+        if row is None or row[8] or (row[7] and utc(row[7]) <= clock()):
             suffix = f" as of commit {as_of}" if as_of is not None else ""
             raise NotFound(_what(ns, key) + suffix)
-        return _entry(row)
+        return _entry(row, ns)
 
     if as_of is None:
         return Read(_GET, {"ns": encode(ns), "key": key}, found)
@@ -145,7 +147,7 @@ def history(ns: Namespace, key: str, limit: int | None, now: datetime) -> Read[l
     def found(rows: Rows) -> list[Entry]:
         if not rows:
             raise NotFound(_what(ns, key))
-        return [_entry(r) for r in rows]
+        return [_entry(r, ns) for r in rows]
 
     params = {"ns": encode(ns), "key": key, "now": now, "limit": limit}
     return Read(_HISTORY_LIMIT if limit else _HISTORY_ALL, params, found)

@@ -262,7 +262,7 @@ class MemoryStore:
         self._check_as_of(as_of)
         if model is not None and not (isinstance(model, type) and issubclass(model, BaseModel)):
             raise InvalidInput(f"model must be a pydantic model class, got {model!r}")
-        entry = await self._runner.read(reader.get(ns, key, as_of, self._now()), point=True)
+        entry = await self._runner.read(reader.get(ns, key, as_of, self._clock), point=True)
         if model is None:
             return entry
         try:
