@@ -95,7 +95,10 @@ class MemoryStore:
         Args:
             url: ``sqlite:///path`` (embedded) or ``postgresql+psycopg://...`` (production).
             max_value_bytes: The size cap on one value's JSON encoding.
-            pool_size: Connections (and worker threads) the store may use at once.
+            pool_size: Worker threads, and pooled connections for their transactions. On
+                PostgreSQL, point reads on the event loop have a pool of their own of up to
+                as many connections (so up to twice ``pool_size`` in all); SQLite adds one
+                connection for writing.
             migrate: Apply pending schema migrations; with False, an out-of-date schema is an
                 error telling the operator to run ``cairn memory migrate``.
             clock: The source of "now" (timezone-aware UTC) for timestamps and expiry; the
