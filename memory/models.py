@@ -15,8 +15,9 @@ def trusted(model: type[M], fields: dict[str, Any]) -> M:
     """A ``model`` from values the store read back, which it validated when they were written.
 
     This sets exactly the attributes pydantic's ``model_construct`` sets, without its
-    field-by-field default and alias handling: it costs a third of validating, which is a
-    tenth of a point read. ``fields`` must hold every field, in declaration order, as
+    field-by-field default and alias handling (which makes ``model_construct`` slower than
+    validating): an `Entry` with its `Provenance` costs 2.4 us this way, 3.5 us validated, of
+    a 22 us point read. ``fields`` must hold every field, in declaration order, as
     validation would have produced it (tests compare the two).
     """
     obj = model.__new__(model)
