@@ -118,9 +118,10 @@ def create_writer_engine(engine: Engine) -> Engine:
     return _sqlite_engine(engine.url, pool_size=1, begin="BEGIN IMMEDIATE")
 
 
-def unavailable(error: exc.DBAPIError, url: str) -> StoreUnavailable:
+def unavailable(error: BaseException, url: str) -> StoreUnavailable:
     """`StoreUnavailable` for a driver error, quoting the driver's message but no parameters."""
     # The driver's own message only: SQLAlchemy's str() would include parameters (user data).
-    lines = str(error.orig).strip().splitlines() if error.orig is not None else []
-    reason = lines[0] if lines else type(error.orig or error).__name__
+    cause = error.orig if isinstance(error, exc.DBAPIError) and error.orig is not None else error
+    lines = str(cause).strip().splitlines()
+    reason = lines[0] if lines else type(cause).__name__
     return StoreUnavailable(f"memory database {url} unavailable: {reason}")

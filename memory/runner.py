@@ -167,19 +167,12 @@ class _AsyncReader:
             except psycopg.OperationalError as error:
                 if attempt == 1:
                     continue  # the pool discards a broken connection on return
-                raise StoreUnavailable(
-                    f"memory database {self._url} unavailable: {_first_line(error)}"
-                ) from None
+                raise unavailable(error, self._url) from None
         raise AssertionError("unreachable")
 
     async def close(self) -> None:
         if self._loop is not None and self._loop is asyncio.get_running_loop():
             await self._pool.close()
-
-
-def _first_line(error: BaseException) -> str:
-    lines = str(error).strip().splitlines()
-    return lines[0] if lines else type(error).__name__
 
 
 class _Deferred:
