@@ -13,6 +13,7 @@ import sys
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from datetime import timedelta
+from typing import Any
 from urllib.parse import quote
 
 from rich.console import Console, Group
@@ -124,29 +125,27 @@ async def follow_chain(
         result.cancel()
 
 
+def _session_start(inp: SessionInput) -> dict[str, Any]:
+    """How a session's workflow starts, by either path: one id per session, found if running."""
+    return {
+        "id": session_workflow_id(inp.tenant, inp.session),
+        "id_conflict_policy": WorkflowIDConflictPolicy.USE_EXISTING,
+        "search_attributes": session_search_attributes(inp),
+        "static_summary": f"session {inp.session} with {inp.agent.name}",
+    }
+
+
 async def start_session(client: Client, inp: SessionInput, *, task_queue: str) -> None:
     """Start the session's workflow, or find it running."""
     await client.start_workflow(
-        SessionWorkflow.run,
-        inp,
-        id=session_workflow_id(inp.tenant, inp.session),
-        task_queue=task_queue,
-        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-        search_attributes=session_search_attributes(inp),
-        static_summary=f"session {inp.session} with {inp.agent.name}",
+        SessionWorkflow.run, inp, task_queue=task_queue, **_session_start(inp)
     )
 
 
 async def send(client: Client, inp: SessionInput, turn: Turn, *, task_queue: str) -> Reply:
     """Send one user turn, starting the session on first use (update-with-start)."""
     start = WithStartWorkflowOperation(
-        SessionWorkflow.run,
-        inp,
-        id=session_workflow_id(inp.tenant, inp.session),
-        task_queue=task_queue,
-        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-        search_attributes=session_search_attributes(inp),
-        static_summary=f"session {inp.session} with {inp.agent.name}",
+        SessionWorkflow.run, inp, task_queue=task_queue, **_session_start(inp)
     )
     reply: Reply = await client.execute_update_with_start_workflow(
         SessionWorkflow.send, turn, start_workflow_operation=start
