@@ -73,17 +73,7 @@ async def cairn(
     *args: str, env: Mapping[str, str], cwd: Path | None = None, timeout: float = 120
 ) -> Result:
     """Run ``cairn ARGS`` (as ``python -m cli``) to completion."""
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "cli",
-        *args,
-        env=dict(env),
-        cwd=cwd,
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
+    proc = (await start(*args, env=env, cwd=cwd)).proc
     try:
         out, err = await asyncio.wait_for(proc.communicate(), timeout)
     except TimeoutError:
