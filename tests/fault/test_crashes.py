@@ -39,6 +39,16 @@ async def present_steps(workers: Workers, workflow_id: str) -> tuple[list[str], 
     return [name for name, found in commits.items() for _ in found], versions
 
 
+async def assert_s1_s2_committed_once(workers: Workers, workflow_id: str) -> None:
+    """Steps s1 and s2 each committed exactly once, each output at version 1."""
+    history = History()
+    for s in ("s1", "s2"):
+        history.record(s, "ok")
+    steps, versions = await present_steps(workers, workflow_id)
+    history.check(steps)
+    assert versions == ["output:s1@1", "output:s2@1"]
+
+
 async def test_sigkill_before_the_commit_leaves_nothing_and_the_retry_commits_once(
     workers: Workers,
 ) -> None:
@@ -53,12 +63,7 @@ async def test_sigkill_before_the_commit_leaves_nothing_and_the_retry_commits_on
     async with workers.process():
         result = await asyncio.wait_for(handle.result(), 80)
 
-    history = History()
-    for s in ("s1", "s2"):
-        history.record(s, "ok")
-    steps, versions = await present_steps(workers, handle.id)
-    history.check(steps)
-    assert versions == ["output:s1@1", "output:s2@1"]
+    await assert_s1_s2_committed_once(workers, handle.id)
     # Nothing was committed, so the retry had to call the model again, and only for s1.
     assert workers.log_lines() == ["call s1", "call s1", "call s2"]
     assert [s.step for s in result.steps] == ["s1", "s2"]
@@ -85,12 +90,7 @@ async def test_a_commit_whose_outcome_the_step_did_not_see_applies_once(
     runs = dict(zip(EXPECTED, await asyncio.gather(*map(run, EXPECTED)), strict=True))
     for fault, (workers, (handle, result)) in runs.items():
         calls, attempt = EXPECTED[fault]
-        history = History()
-        for s in ("s1", "s2"):
-            history.record(s, "ok")
-        steps, versions = await present_steps(workers, handle.id)
-        history.check(steps)
-        assert versions == ["output:s1@1", "output:s2@1"]
+        await assert_s1_s2_committed_once(workers, handle.id)
         assert workers.log_lines() == calls, fault
         store = await MemoryStore.open(workers.url)
         try:
