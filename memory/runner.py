@@ -21,7 +21,7 @@ import queue
 import sqlite3
 import threading
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 import psycopg
@@ -313,9 +313,9 @@ class Runner:
         for attempt in range(_RETRIES):
             committing = False
             try:
-                with self._connection(write) as conn:
-                    if write and self._write_lock is not None:
-                        return self._sqlite_write(conn, fn, args)
+                if write and self._write_lock is not None:
+                    return self._sqlite_write(fn, args)
+                with self.engine.connect() as conn:
                     if not write and self._autocommit_reads:
                         # PostgreSQL reads at READ COMMITTED see a new snapshot per statement
                         # whether or not they are in a transaction, so BEGIN and COMMIT would
@@ -347,47 +347,37 @@ class Runner:
                 ) from error
         raise AssertionError("unreachable")
 
-    @staticmethod
-    def _sqlite_write(conn: Connection, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
-        """``fn(conn, *args)`` in a SQLite write transaction begun and ended on the driver.
-
-        SQLAlchemy's transaction bookkeeping (events, nesting, reset) cost 40-90 us of a
-        commit that takes 400; statements that go through SQLAlchemy still join this
-        transaction (its "begin" hook sees the driver already in one).
-        """
-        _BEGIN_IMMEDIATE.run(conn, {})
-        try:
-            result = fn(conn, *args)
-        except BaseException:
-            if conn.in_transaction():
-                conn.rollback()
-            else:
-                conn.connection.driver_connection.rollback()  # type: ignore[union-attr]
-            raise
-        if conn.in_transaction():
-            conn.commit()
-        else:
-            _COMMIT.run(conn, {})
-        return result
-
-    @contextlib.contextmanager
-    def _connection(self, write: bool) -> Iterator[Connection]:
-        """A connection for one transaction: from the pool, or the SQLite writer's own.
+    def _sqlite_write(self, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
+        """``fn(conn, *args)`` in a SQLite write transaction on the store's writing connection.
 
         SQLite has one writer at a time, so a store keeps one connection for its writes and
-        uses it under the file's write lock, saving a pool checkout and reset per commit.
+        uses it under the file's write lock, saving a pool checkout and reset per commit. The
+        transaction is begun and ended on the driver: SQLAlchemy's bookkeeping (events,
+        nesting, reset) cost 40-90 us of a commit that takes 400; statements that go through
+        SQLAlchemy still join this transaction (its "begin" hook sees the driver already in
+        one).
         """
-        if not (write and self._write_lock):
-            with self.engine.connect() as conn:
-                yield conn
-            return
-        assert self._writer_engine is not None
+        assert self._write_lock is not None and self._writer_engine is not None
         with self._write_lock.lock:
-            if self._writer is None or self._writer.invalidated or self._writer.closed:
-                if self._writer is not None:
-                    self._writer.close()
-                self._writer = self._writer_engine.connect()
-            yield self._writer
+            conn = self._writer
+            if conn is None or conn.invalidated or conn.closed:
+                if conn is not None:
+                    conn.close()
+                conn = self._writer = self._writer_engine.connect()
+            _BEGIN_IMMEDIATE.run(conn, {})
+            try:
+                result = fn(conn, *args)
+            except BaseException:
+                if conn.in_transaction():
+                    conn.rollback()
+                else:
+                    conn.connection.driver_connection.rollback()  # type: ignore[union-attr]
+                raise
+            if conn.in_transaction():
+                conn.commit()
+            else:
+                _COMMIT.run(conn, {})
+            return result
 
     def _reconnectable(
         self, error: exc.DBAPIError, write: bool, committing: bool, idempotent: bool
