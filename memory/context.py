@@ -9,10 +9,11 @@ never as instructions, so text an agent wrote cannot pose as the system's voice.
 
 from __future__ import annotations
 
+import asyncio
 import html
 import importlib
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
@@ -229,6 +230,24 @@ async def build_context(
     reserved = preface_cost <= budget.left
     if reserved:
         budget.left -= preface_cost
+    # Every source is read at once, then fitted to the budget in priority order: on
+    # PostgreSQL the reads are concurrent round trips, on SQLite the search runs on a worker
+    # thread while the point reads run on the loop. Names and keys are checked first, so a
+    # bad spec fails before anything is read.
+    wanted = [("pinned", resolve(pin.where, bindings), check_key(pin.key)) for pin in spec.pinned]
+    wanted += [
+        ("output", bindings.get("run"), f"output:{check_segment(step, 'step name')}")
+        for step in spec.outputs
+    ]
+    prefix = resolve(spec.search.where, bindings) if spec.search is not None else None
+    transcript = resolve(spec.transcript, bindings) if spec.transcript is not None else None
+    stream = check_segment(spec.transcript_stream, "stream name")
+    *entries, hits, turns = await _together(
+        *(_entry(reader, ns, key) for _, ns, key in wanted),
+        _search(reader, prefix, task, spec.search),
+        _read_transcript(reader, transcript, stream, spec.last_messages),
+    )
+
     sections: list[str] = []
     refs: list[MemoryRef] = []
     denied: list[str] = []
@@ -240,32 +259,14 @@ async def build_context(
         elif not reserved:
             budget.omitted += 1
 
-    async def add_entry(label: str, ns: Namespace | None, key: str) -> None:
-        if ns is None:
-            return
-        try:
-            entry: Entry = await reader.get(ns, check_key(key))
-        except NotFound:
-            return
-        except AccessDenied:
-            denied.append(f"{'/'.join(ns)} {key}")
-            return
-        take(quote(label, entry.ref, entry.value, _author(entry)), entry.ref)
-
-    for pin in spec.pinned:
-        await add_entry("pinned", resolve(pin.where, bindings), pin.key)
-    for step in spec.outputs:
-        key = f"output:{check_segment(step, 'step name')}"
-        await add_entry("output", bindings.get("run"), key)
-    prefix = resolve(spec.search.where, bindings) if spec.search is not None else None
-    if spec.search is not None and prefix is not None and task.strip():
-        try:
-            hits = await search_readable(
-                reader, prefix, task, limit=spec.search.limit, tags=spec.search.tags
-            )
-        except AccessDenied:
-            denied.append("/".join(prefix))
-            hits = []
+    for (label, ns, key), entry in zip(wanted, entries, strict=True):
+        if isinstance(entry, AccessDenied):
+            denied.append(f"{'/'.join(ns or ())} {key}")
+        elif entry is not None:
+            take(quote(label, entry.ref, entry.value, _author(entry)), entry.ref)
+    if isinstance(hits, AccessDenied):
+        denied.append("/".join(prefix or ()))
+    elif hits:
         seen = {(r.namespace, r.key, r.version, r.kind) for r in refs}
         for hit in hits:
             ref = MemoryRef(
@@ -279,16 +280,15 @@ async def build_context(
                 take(quote("recalled", ref, hit.value, None), ref)
 
     messages: list[Message] = []
-    ns = resolve(spec.transcript, bindings) if spec.transcript is not None else None
-    if ns is not None and spec.last_messages:
-        try:
-            turns = await _transcript(reader, ns, spec, budget, take)
-        except AccessDenied:
-            denied.append("/".join(ns))
-            turns = []
+    if isinstance(turns, AccessDenied):
+        denied.append("/".join(transcript or ()))
+    elif turns:
+        assert transcript is not None
+        items, summary = turns
+        fitted = _fit_transcript(transcript, stream, items, summary, budget, take)
         # The transcript's refs follow the summary's, in the order the model sees the turns.
-        messages = [message for message, _ in turns]
-        refs.extend(ref for _, ref in turns)
+        messages = [message for message, _ in fitted]
+        refs.extend(ref for _, ref in fitted)
 
     system = SEPARATOR.join([instructions, PREFACE, *sections]) if sections else instructions
     used = spec.token_budget - budget.left - (preface_cost if reserved and not sections else 0)
@@ -302,10 +302,68 @@ async def build_context(
     )
 
 
-async def _transcript(
-    reader: Reader,
+async def _together(*reads: Awaitable[Any]) -> list[Any]:
+    """Await ``reads`` concurrently, results in order; the first to fail cancels the rest.
+
+    The rest are awaited before the error propagates, so no read outlives the call.
+    """
+    tasks = [asyncio.ensure_future(read) for read in reads]
+    try:
+        return await asyncio.gather(*tasks)
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
+
+
+async def _entry(reader: Reader, ns: Namespace | None, key: str) -> Entry | AccessDenied | None:
+    """The entry, None when it is missing (or its scope is unbound), or the refusal."""
+    if ns is None:
+        return None
+    try:
+        entry: Entry = await reader.get(ns, key)
+    except NotFound:
+        return None
+    except AccessDenied as denied:
+        return denied
+    return entry
+
+
+async def _search(
+    reader: Reader, prefix: Namespace | None, task: str, source: SearchSource | None
+) -> list[SearchHit] | AccessDenied | None:
+    """The search hits for the task (None when there is nothing to search), or the refusal."""
+    if source is None or prefix is None or not task.strip():
+        return None
+    try:
+        return await search_readable(reader, prefix, task, limit=source.limit, tags=source.tags)
+    except AccessDenied as denied:
+        return denied
+
+
+async def _read_transcript(
+    reader: Reader, ns: Namespace | None, stream: str, n: int
+) -> tuple[list[StreamItem], Entry | None] | AccessDenied | None:
+    """The transcript's last ``n`` items and its summary entry, or the refusal."""
+    if ns is None or not n:
+        return None
+    try:
+        items = await reader.tail(ns, stream, n)
+        try:
+            summary: Entry | None = await reader.get(ns, SUMMARY_KEY)
+        except NotFound:
+            summary = None
+    except AccessDenied as denied:
+        return denied
+    return items, summary
+
+
+def _fit_transcript(
     ns: Namespace,
-    spec: ContextSpec,
+    stream: str,
+    items: list[StreamItem],
+    summary: Entry | None,
     budget: _Budget,
     take: Callable[[str, MemoryRef], None],
 ) -> list[tuple[Message, MemoryRef]]:
@@ -314,12 +372,6 @@ async def _transcript(
     The summary, when there is one, is offered to ``take`` after the turns: the recent tail
     has priority over it.
     """
-    stream = check_segment(spec.transcript_stream, "stream name")
-    items = await reader.tail(ns, stream, spec.last_messages)
-    try:
-        summary: Entry | None = await reader.get(ns, SUMMARY_KEY)
-    except NotFound:
-        summary = None
     covered = 0
     if summary is not None and isinstance(summary.value, dict):
         until = summary.value.get("covers_until")

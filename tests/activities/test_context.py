@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 
 import pytest
 
-from memory import Grants, MemoryStore, Provenance
+from memory import Grants, InvalidInput, MemoryStore, Provenance
 from memory.context import (
     PREFACE,
     ContextSpec,
@@ -170,3 +171,19 @@ async def test_non_chat_items_do_not_cut_the_transcript_short(sqlite_store: Memo
     )
     assert [m.content for m in ctx.messages] == ["one", "two", "three"]
     assert [r.version for r in ctx.refs] == [1, 2, 4]
+
+
+async def test_a_failing_read_fails_the_assembly_and_stops_the_other_reads(
+    store: MemoryStore,
+) -> None:
+    await seed(store, (SESSION, "brief", {"text": "brief"}))
+    await transcript(store, "s-1", ("user", "hello"))
+    spec = SPEC.model_copy(update={"search": SearchSource(where="tenant", tags=("no\x00nul",))})
+    before = asyncio.all_tasks()
+    with pytest.raises(InvalidInput, match="tag"):
+        await build_context(store, spec, instructions=INSTRUCTIONS, task=TASK, bindings=BINDINGS)
+    reads = {"_entry", "_search", "_read_transcript"}
+    left = [t for t in asyncio.all_tasks() - before if t.get_coro().__name__ in reads]  # type: ignore[union-attr]
+    assert left == [], "no read is left running"
+    ctx = await build_context(store, SPEC, instructions=INSTRUCTIONS, task=TASK, bindings=BINDINGS)
+    assert [m.content for m in ctx.messages] == ["hello"]
