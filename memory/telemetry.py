@@ -70,12 +70,20 @@ def tracing() -> bool:
     """Whether a tracer provider is installed; without one every span is a no-op.
 
     Skipping the no-op span saves a point read a fifth of its cost (context attach and
-    detach, three context managers).
+    detach, three context managers). OpenTelemetry's global is read directly: while none is
+    installed, ``trace.get_tracer_provider()`` looks up an environment variable on every call
+    (0.8 us, 5% of a point read). Creating `tracer` at import honours that variable (it loads
+    the provider it names); should a later OpenTelemetry rename the global, the public call
+    is used instead.
     """
-    return not isinstance(trace.get_tracer_provider(), _NO_PROVIDER)
+    provider = getattr(trace, "_TRACER_PROVIDER", _UNKNOWN)
+    if provider is _UNKNOWN:
+        provider = trace.get_tracer_provider()
+    return provider is not None and not isinstance(provider, _NO_PROVIDER)
 
 
 _NO_PROVIDER = (trace.ProxyTracerProvider, trace.NoOpTracerProvider)
+_UNKNOWN = object()
 
 
 def namespace_attributes(namespace: object) -> dict[str, Any]:
