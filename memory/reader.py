@@ -70,10 +70,6 @@ def utc(value: datetime) -> datetime:
 AnyRow = Row[*tuple[Any, ...]]
 
 
-def _provenance(row: AnyRow) -> Provenance:
-    return Provenance(**{col.name: getattr(row, col.name) for col in _PROVENANCE})
-
-
 @functools.lru_cache(maxsize=1024)
 def _shared_provenance(*values: Any) -> Provenance:
     """The `Provenance` of a row's provenance columns: one object per distinct set of values.
@@ -288,7 +284,7 @@ def _commit(conn: Connection, row: AnyRow) -> CommitRecord:
     return CommitRecord(
         seq=row.seq,
         key=row.key,
-        provenance=_provenance(row),
+        provenance=_shared_provenance(*(getattr(row, f) for f in _PROVENANCE_FIELDS)),
         created_at=utc(row.created_at),
         result=loads(row.result),
         writes=commit_writes(conn, row.seq),
