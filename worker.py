@@ -11,33 +11,21 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import importlib
 import logging
 import os
 import signal
 import sys
 import traceback
-from collections.abc import AsyncIterator, Mapping, Sequence
-from datetime import timedelta
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
-from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 from sqlalchemy.engine import make_url
-from temporalio.client import Client
-from temporalio.converter import DataConverter
-from temporalio.envconfig import ClientConfig
-from temporalio.worker import Worker
 
-from activities import AgentActivities, AgentRegistry, MemoryActivities
-from activities.demo import register_demo
-from activities.models import ProviderSettings
-from codec import EncryptionCodec, data_converter_with_codec, keys_from_env_value
+from activities import AgentRegistry
+from cairn.runtime import Settings, build_worker, connect, load_extensions, settings_from_env
+from cairn.telemetry import Telemetry
+from cairn.telemetry import configure as configure_telemetry
 from memory import MemoryStore, MemoryStoreError
-from telemetry import Telemetry
-from telemetry import configure as configure_telemetry
-from workflows.chain import ChainWorkflow
-from workflows.session import SessionWorkflow
 
 log = logging.getLogger("cairn.worker")
 
@@ -60,150 +48,6 @@ ENV_HELP = """environment:
                               OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=true puts
                               prompts and replies in spans (off by default)
 """
-
-
-class Settings(BaseModel):
-    """Everything a worker needs, read once from the environment by `settings_from_env`."""
-
-    model_config = ConfigDict(frozen=True)
-    temporal: dict[str, Any] = Field(default_factory=dict, repr=False)
-    task_queue: str = "cairn"
-    memory_url: str = "sqlite:///.cairn/memory.db"
-    max_concurrent_steps: int = Field(default=16, ge=1, le=1000)
-    shutdown_grace: float = Field(default=30.0, ge=0)
-    health_port: int | None = Field(default=None, ge=0, le=65535)
-    encryption_keys: SecretStr | None = None
-    extensions: tuple[str, ...] = ()
-    providers: ProviderSettings = ProviderSettings()
-    faults: frozenset[str] = frozenset()
-    capture_content: bool = False
-
-    @property
-    def temporal_address(self) -> str:
-        """The Temporal frontend address (for messages; never includes credentials)."""
-        return str(self.temporal.get("target_host", "localhost:7233"))
-
-
-# Settings read verbatim from one variable each (the variable names errors, too).
-_ENV_FIELDS = {
-    "task_queue": "CAIRN_TASK_QUEUE",
-    "memory_url": "CAIRN_MEMORY_URL",
-    "max_concurrent_steps": "CAIRN_MAX_CONCURRENT_STEPS",
-    "shutdown_grace": "CAIRN_SHUTDOWN_GRACE",
-    "health_port": "CAIRN_HEALTH_PORT",
-}
-
-
-def settings_from_env(env: Mapping[str, str] | None = None) -> Settings:
-    """Read `Settings` from ``env`` (default: the process environment).
-
-    Raises:
-        ValueError: A variable is malformed; the message names it.
-    """
-    env = os.environ if env is None else env
-    temporal = dict(
-        ClientConfig.load_client_connect_config(
-            profile=env.get("TEMPORAL_PROFILE"), override_env_vars=dict(env)
-        )
-    )
-    temporal.setdefault("target_host", "localhost:7233")
-
-    def secret(name: str) -> SecretStr | None:
-        value = env.get(name, "").strip()
-        return SecretStr(value) if value else None
-
-    fields: dict[str, Any] = {
-        "temporal": temporal,
-        "encryption_keys": secret("CAIRN_ENCRYPTION_KEYS"),
-        "providers": ProviderSettings(
-            openai_api_key=secret("OPENAI_API_KEY"),
-            openai_base_url=env.get("OPENAI_BASE_URL") or None,
-            anthropic_api_key=secret("ANTHROPIC_API_KEY"),
-            anthropic_base_url=env.get("ANTHROPIC_BASE_URL") or None,
-        ),
-        "extensions": tuple(
-            m.strip() for m in env.get("CAIRN_EXTENSIONS", "").split(",") if m.strip()
-        ),
-        "faults": frozenset(f for f in env.get("CAIRN_FAULT", "").split(",") if f),
-        "capture_content": env.get("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", "").lower()
-        in ("1", "true", "yes"),
-    }
-    for field, name in _ENV_FIELDS.items():
-        if env.get(name):
-            fields[field] = env[name]
-    try:
-        return Settings(**fields)
-    except ValidationError as error:
-        first = error.errors()[0]
-        field = str(first["loc"][0]) if first["loc"] else "?"
-        raise ValueError(f"{_ENV_FIELDS.get(field, field)}: {first['msg']}") from None
-
-
-def data_converter(settings: Settings) -> DataConverter:
-    """The pydantic data converter, encrypting payloads when keys are configured."""
-    if settings.encryption_keys is None:
-        return data_converter_with_codec(None)
-    keys, active = keys_from_env_value(settings.encryption_keys.get_secret_value())
-    return data_converter_with_codec(EncryptionCodec(keys, active))
-
-
-async def connect(settings: Settings, tracing: Telemetry | None = None) -> Client:
-    """Connect to Temporal; a failure is a `ConnectionError` naming the address.
-
-    With ``tracing``, the client (and so every worker built on it) carries Temporal's tracing
-    interceptor and reports Temporal's SDK metrics.
-    """
-    tracing = tracing or Telemetry()
-    try:
-        return await Client.connect(
-            **settings.temporal,
-            data_converter=data_converter(settings),
-            interceptors=tracing.interceptors,
-            runtime=tracing.runtime,
-        )
-    except RuntimeError as error:
-        raise ConnectionError(
-            f"cannot reach Temporal at {settings.temporal_address}: {str(error).splitlines()[0]}"
-        ) from None
-
-
-def load_extensions(settings: Settings, registry: AgentRegistry) -> list[type]:
-    """Import ``CAIRN_EXTENSIONS`` modules: merge their ``registry`` and collect ``workflows``."""
-    workflows: list[type] = []
-    for name in settings.extensions:
-        module = importlib.import_module(name)
-        extra = getattr(module, "registry", None)
-        if isinstance(extra, AgentRegistry):
-            registry.merge(extra)
-        workflows.extend(getattr(module, "workflows", ()))
-    return workflows
-
-
-def build_worker(
-    client: Client,
-    store: MemoryStore,
-    settings: Settings,
-    registry: AgentRegistry | None = None,
-    workflows: Sequence[type] = (),
-) -> Worker:
-    """A worker for every Cairn workflow and activity (plus ``workflows``) on one store."""
-    # The demo's scripted behaviours first, so that a user's agents of the same name win.
-    combined = register_demo(AgentRegistry())
-    if registry is not None:
-        combined.merge(registry)
-    registry = combined
-    agents = AgentActivities(
-        store, registry, settings.providers, settings.faults, settings.capture_content
-    )
-    memory = MemoryActivities(store)
-    return Worker(
-        client,
-        task_queue=settings.task_queue,
-        workflows=[ChainWorkflow, SessionWorkflow, *workflows],
-        activities=[agents.agent_step, agents.compact_transcript, memory.write_memory],
-        max_concurrent_activities=settings.max_concurrent_steps,
-        graceful_shutdown_timeout=timedelta(seconds=settings.shutdown_grace),
-    )
 
 
 class Health:

@@ -26,8 +26,8 @@ from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities import AgentRegistry
+from cairn.runtime import Settings, build_worker
 from memory import MemoryStore
-from worker import Settings, build_worker
 
 _TICKS = os.sysconf("SC_CLK_TCK")
 RUN_TIMEOUT = timedelta(minutes=5)

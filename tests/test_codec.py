@@ -17,7 +17,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.converter import DefaultFailureConverterWithEncodedAttributes
 from temporalio.exceptions import ApplicationError
 
-from codec import (
+from cairn.codec import (
     ENCODING,
     KEY_ID_METADATA_KEY,
     DecryptionError,
@@ -26,7 +26,7 @@ from codec import (
     data_converter_with_codec,
     keys_from_env_value,
 )
-from codec_server import CodecServer, serve_codec
+from cairn.codec_server import CodecServer, serve_codec
 
 K1 = os.urandom(32)
 K2 = os.urandom(32)
@@ -349,7 +349,7 @@ def test_health_endpoint_needs_no_token(http: httpx.Client) -> None:
 async def test_server_logs_neither_payloads_nor_tokens(
     codec: EncryptionCodec, http: httpx.Client, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.DEBUG, logger="codec_server")
+    caplog.set_level(logging.DEBUG, logger="cairn.codec_server")
     sealed = await codec.encode([plain_payload("do not log me")])
     assert http.post("/decode", json=as_json(sealed), headers=bearer()).status_code == 200
     assert http.post("/decode", json=as_json(sealed), headers=bearer("nope")).status_code == 401

@@ -11,8 +11,8 @@ from pathlib import Path
 from temporalio.testing import WorkflowEnvironment
 
 from activities import AgentRegistry
+from cairn.runtime import Settings, build_worker
 from memory import MemoryStore
-from worker import Settings, build_worker
 from workflows.contracts import ChainSpec
 
 README = (Path(__file__).parents[1] / "README.md").read_text()

@@ -15,8 +15,8 @@ import pytest
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
+from cairn.runtime import settings_from_env
 from tests.workflows.harness import TENANT, agent, wait_until
-from worker import settings_from_env
 from workflows.chain import ChainWorkflow
 from workflows.contracts import ChainSpec, Step
 

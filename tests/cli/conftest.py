@@ -22,8 +22,8 @@ from typing import Any
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
+from cairn.runtime import Settings, build_worker, connect
 from memory import MemoryStore
-from worker import Settings, build_worker, connect
 
 # Variables of the developer's shell that would change what the commands do.
 _SCRUBBED = ("TEMPORAL_", "CAIRN_", "OPENAI_", "ANTHROPIC_", "OTEL_", "FORCE_COLOR", "COLUMNS")
@@ -130,7 +130,7 @@ async def start(*args: str, env: Mapping[str, str], cwd: Path | None = None) -> 
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "cli",
+        "cairn.cli",
         *args,
         env=dict(env),
         cwd=cwd,

@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from cli_memory import DEFAULT_URL
+from cairn.cli.memory import DEFAULT_URL
+from cairn.runtime import Settings
 from tests.cli.conftest import Stack, cairn, clean_env
-from worker import Settings
 from workflows.teams import research_team
 
 

@@ -253,9 +253,12 @@ def test_dockerfile_builds_a_pinned_non_root_worker_image() -> None:
 def test_dockerfile_copies_every_package_the_project_installs() -> None:
     setuptools = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]
     copies = " ".join(value for name, value in dockerfile_instructions() if name == "COPY")
-    for package in setuptools["packages"]:
+    packages = {p.split(".")[0] for p in setuptools["packages"]["find"]["include"]}
+    assert packages == {"memory", "activities", "workflows", "cairn"}
+    for package in packages:
         assert f"{package}/" in copies, f"deploy/Dockerfile does not copy {package}/"
-    assert "*.py" in copies  # the top-level modules: worker.py, cli.py, codec.py, ...
+    for module in setuptools["py-modules"]:
+        assert f"{module}.py" in copies, f"deploy/Dockerfile does not copy {module}.py"
 
 
 # --- Kubernetes ----------------------------------------------------------------------------

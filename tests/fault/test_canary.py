@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 from temporalio.client import Client, WorkflowFailureError
 
-from codec import EncryptionCodec, data_converter_with_codec
+from cairn.codec import EncryptionCodec, data_converter_with_codec
 from tests.fault.conftest import FAULT_AGENTS
 from tests.fault.runs import spec, start_chain, step
 from tests.workflows.test_worker_crash import Workers

@@ -21,9 +21,9 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHandle
 from temporalio.worker import Worker
 
+from cairn.runtime import Settings, build_worker
 from tests.fault.upgrade_workflows import OnboardingV1, OnboardingV2, OnboardingV2Unpatched
 from tests.workflows.harness import TENANT, Team, wait_until
-from worker import Settings, build_worker
 
 pytestmark = pytest.mark.fault
 

@@ -18,9 +18,9 @@ from temporalio.contrib.opentelemetry import TracingInterceptor
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-import telemetry
 from activities import AgentActivities, AgentRegistry, MemoryActivities
 from activities.contracts import AgentSpec
+from cairn import telemetry
 from memory import ConflictError, MemoryStore
 from memory.context import ContextSpec
 from workflows.chain import ChainWorkflow

@@ -17,9 +17,9 @@ from temporalio.worker import Worker
 
 from activities import AgentRegistry
 from activities.contracts import AgentSpec, StepRecord
+from cairn.runtime import Settings, build_worker
 from memory import CommitRecord, MemoryStore
 from memory.context import ContextSpec
-from worker import Settings, build_worker
 from workflows.chain import ChainWorkflow, team_search_attributes
 from workflows.contracts import ChainResult, ChainSpec, Reply, SessionInput, Turn
 from workflows.session import SessionWorkflow, session_search_attributes, session_workflow_id

@@ -22,10 +22,10 @@ from temporalio.testing import WorkflowEnvironment
 from activities import AgentContext, AgentOutput, AgentRegistry
 from activities.contracts import AgentSpec
 from activities.models import ChatMessage, ToolSpec
+from cairn.runtime import Settings, build_worker
 from memory import MemoryStore
 from memory.context import ContextSpec
 from tests.conftest import temporal_binary
-from worker import Settings, build_worker
 from workflows.chain import ChainWorkflow, team_search_attributes
 from workflows.contracts import (
     Approval,

@@ -20,11 +20,11 @@ from rich.text import Text
 from temporalio.client import Client
 
 from activities.contracts import run_namespace
-from cli_memory import add_row, ns_text, preview, step_record, workflow_commits
-from cli_runs import end_session, follow_chain, send, start_chain, ui_link
-from cli_server import dev_server, ensure_search_attributes, start_worker
+from cairn.cli.memory import add_row, ns_text, preview, step_record, workflow_commits
+from cairn.cli.runs import end_session, follow_chain, send, start_chain, ui_link
+from cairn.cli.server import dev_server, ensure_search_attributes, start_worker
+from cairn.runtime import Settings, connect
 from memory import CommitRecord, MemoryRef, MemoryStore
-from worker import Settings, connect
 from workflows.contracts import ChainProgress, SessionInput, Turn
 from workflows.session import session_workflow_id
 from workflows.teams import research_team, support_agent

@@ -32,9 +32,9 @@ from temporalio.client import (
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.service import RPCError, RPCStatusCode
 
-from cli_memory import View, add_row, open_store
+from cairn.cli.memory import View, add_row, open_store
+from cairn.runtime import Settings, connect
 from memory import StreamItem
-from worker import Settings, connect
 from workflows.chain import ChainWorkflow, team_search_attributes
 from workflows.contracts import (
     ChainProgress,

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 if TYPE_CHECKING:
-    from cli_memory import View
+    from cairn.cli.memory import View
 
 Runner = Callable[[typer.Context, Callable[[], Awaitable["View"]], bool], None]
 """Runs a command's work and prints its view (as JSON with ``--json``)."""
@@ -61,7 +61,7 @@ def memory_app(run: Runner, url: Callable[[str | None], str]) -> typer.Typer:
         """List current entries at or under PREFIX: namespace, key, version, commit, agent."""
 
         async def work() -> View:
-            import cli_memory
+            from cairn.cli import memory as cli_memory
 
             return await cli_memory.ls(url(memory_url), prefix, limit=limit, tags=tags)
 
@@ -79,7 +79,7 @@ def memory_app(run: Runner, url: Callable[[str | None], str]) -> typer.Typer:
         """Print one entry's value and provenance: the current version, or as of a commit."""
 
         async def work() -> View:
-            import cli_memory
+            from cairn.cli import memory as cli_memory
 
             return await cli_memory.get(url(memory_url), namespace, key, as_of=as_of)
 
@@ -96,7 +96,7 @@ def memory_app(run: Runner, url: Callable[[str | None], str]) -> typer.Typer:
         """List every version of a key: commit, time, and the agent and workflow that wrote it."""
 
         async def work() -> View:
-            import cli_memory
+            from cairn.cli import memory as cli_memory
 
             return await cli_memory.history(url(memory_url), namespace, key)
 
@@ -117,7 +117,7 @@ def memory_app(run: Runner, url: Callable[[str | None], str]) -> typer.Typer:
         """Keyword search over current entries and stream items under PREFIX, best first."""
 
         async def work() -> View:
-            import cli_memory
+            from cairn.cli import memory as cli_memory
 
             where = url(memory_url)
             return await cli_memory.search(where, prefix, query, limit=limit, tags=tags)
@@ -138,7 +138,7 @@ def memory_app(run: Runner, url: Callable[[str | None], str]) -> typer.Typer:
         """
 
         async def work() -> View:
-            import cli_memory
+            from cairn.cli import memory as cli_memory
 
             return await cli_memory.steps(url(memory_url), workflow_id)
 
@@ -156,7 +156,7 @@ def memory_app(run: Runner, url: Callable[[str | None], str]) -> typer.Typer:
         """Copy SRC's entries and streams (as of a commit) into the empty DST, in one commit."""
 
         async def work() -> View:
-            import cli_memory
+            from cairn.cli import memory as cli_memory
 
             return await cli_memory.fork(url(memory_url), src, dst, as_of=as_of)
 
@@ -180,7 +180,7 @@ def memory_app(run: Runner, url: Callable[[str | None], str]) -> typer.Typer:
             raise typer.Exit(1)
 
         async def work() -> View:
-            import cli_memory
+            from cairn.cli import memory as cli_memory
 
             return await cli_memory.forget(url(memory_url), prefix)
 
@@ -193,7 +193,7 @@ def memory_app(run: Runner, url: Callable[[str | None], str]) -> typer.Typer:
         """Create or upgrade the memory schema and print its version (safe to run concurrently)."""
 
         async def work() -> View:
-            import cli_memory
+            from cairn.cli import memory as cli_memory
 
             return await cli_memory.migrate(url(memory_url))
 

@@ -23,14 +23,14 @@ from typing import TYPE_CHECKING, Annotated, TypeVar
 import typer
 from rich.console import Console
 
-from cli_errors import reported
-from cli_memory_app import JsonFlag, MemoryUrl, memory_app
+from cairn.cli.errors import reported
+from cairn.cli.memory_commands import JsonFlag, MemoryUrl, memory_app
 
 # The command modules are imported inside the commands: `cairn --help` and the memory
 # inspector must not wait for Temporal's worker and the model SDKs to load.
 if TYPE_CHECKING:
-    from cli_memory import View
-    from worker import Settings
+    from cairn.cli.memory import View
+    from cairn.runtime import Settings
 
 T = TypeVar("T")
 
@@ -108,13 +108,13 @@ def _run(ctx: typer.Context, work: Callable[[], Awaitable[T]]) -> T:
 
 
 def _settings() -> Settings:
-    from worker import settings_from_env
+    from cairn.runtime import settings_from_env
 
     return settings_from_env()
 
 
 def _memory_url(option: str | None) -> str:
-    from cli_memory import DEFAULT_URL
+    from cairn.cli.memory import DEFAULT_URL
 
     return option or os.environ.get("CAIRN_MEMORY_URL") or DEFAULT_URL
 
@@ -184,8 +184,8 @@ def dev(
     """
 
     async def work() -> None:
-        from cli_server import dev
-        from telemetry import configure
+        from cairn.cli.server import dev
+        from cairn.telemetry import configure
 
         tracing = configure(os.environ, console=trace is Trace.console)
         try:
@@ -213,7 +213,7 @@ def demo(ctx: typer.Context) -> None:
     """
 
     async def work() -> None:
-        from cli_demo import run_demo
+        from cairn.cli.demo import run_demo
 
         settings, ui_port, model = _settings(), _ui_port(), _model()
         await run_demo(settings, model=model, ui_port=ui_port, state_dir=STATE_DIR, console=stdout)
@@ -243,7 +243,7 @@ def run_workflow(
 
     async def work() -> View:
         text = _read_input(input_)
-        import cli_runs
+        from cairn.cli import runs as cli_runs
 
         settings = _settings()
         if workflow is WorkflowKind.chain:
@@ -278,7 +278,7 @@ def session_send(
     """
 
     async def work() -> View:
-        import cli_runs
+        from cairn.cli import runs as cli_runs
 
         return await cli_runs.session_send_turn(
             _settings(),
@@ -305,7 +305,7 @@ def session_show(
     """Show a session's state (its `state` query) and the last turns of its transcript."""
 
     async def work() -> View:
-        import cli_runs
+        from cairn.cli import runs as cli_runs
 
         url = _memory_url(memory_url)
         return await cli_runs.session_show_state(
@@ -325,7 +325,7 @@ def session_end(
     """End a session (after any turn in progress) and wait for it to close."""
 
     async def work() -> View:
-        import cli_runs
+        from cairn.cli import runs as cli_runs
 
         return await cli_runs.session_close(_settings(), tenant=tenant, session=session)
 
@@ -348,8 +348,8 @@ def codec_server(ctx: typer.Context) -> None:
     (comma-separated UI origins, e.g. http://localhost:8233). Runs until Ctrl-C.
     """
     with _errors(ctx):
-        from codec import EncryptionCodec, keys_from_env_value
-        from codec_server import serve_codec
+        from cairn.codec import EncryptionCodec, keys_from_env_value
+        from cairn.codec_server import serve_codec
 
         keys = os.environ.get("CAIRN_ENCRYPTION_KEYS", "").strip()
         token = os.environ.get("CAIRN_CODEC_TOKEN", "").strip()
@@ -381,9 +381,9 @@ def codec_server(ctx: typer.Context) -> None:
 @app.command("worker")
 def run_worker(ctx: typer.Context) -> None:
     """Run a production worker: the same as `python worker.py` (configured by environment)."""
-    import worker
-
-    raise typer.Exit(worker.main(["--debug"] if _debug(ctx) else []))
+    # The process becomes the worker process itself, so its signals and exit code are the worker's.
+    flags = ["--debug"] if _debug(ctx) else []
+    os.execv(sys.executable, [sys.executable, "-m", "worker", *flags])
 
 
 def main() -> None:

@@ -28,7 +28,7 @@ from google.protobuf import json_format
 from temporalio.api.common.v1 import Payload, Payloads
 from temporalio.converter import PayloadCodec
 
-from codec import CodecError
+from cairn.codec import CodecError
 
 __all__ = ["DEFAULT_MAX_BODY_BYTES", "CodecServer", "serve_codec"]
 

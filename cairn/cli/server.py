@@ -29,11 +29,11 @@ from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.providers import close_model_clients
-from cli_memory import open_store
+from cairn.cli.memory import open_store
+from cairn.runtime import Settings, build_worker, connect
+from cairn.telemetry import Telemetry
 from memory import MemoryStore
-from telemetry import Telemetry
-from worker import Settings, build_worker, connect
-from workflows.search import SEARCH_ATTRIBUTES
+from workflows.search_attributes import SEARCH_ATTRIBUTES
 
 READY_TIMEOUT = 60.0
 STOP_TIMEOUT = 15.0
