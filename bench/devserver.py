@@ -45,7 +45,7 @@ def temporal_binary() -> str:
 @asynccontextmanager
 async def dev_server() -> AsyncIterator[Client]:
     """A fresh dev server (in-memory, no UI) and a client with the pydantic data converter."""
-    from workflows.search import SEARCH_ATTRIBUTES
+    from workflows.search_attributes import SEARCH_ATTRIBUTES
 
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=temporal_binary(),

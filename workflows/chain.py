@@ -40,7 +40,7 @@ with workflow.unsafe.imports_passed_through():
         SubTeam,
         Write,
     )
-    from workflows.search import SESSION, TEAM, TENANT, upsert_missing
+    from workflows.search_attributes import SESSION, TEAM, TENANT, upsert_missing
     from workflows.steps import run_step, write_memory
 
 

@@ -19,7 +19,7 @@ with workflow.unsafe.imports_passed_through():
 
     from activities.contracts import PREVIEW_CHARS, CompactInput
     from workflows.contracts import Reply, SessionEnd, SessionInput, SessionState, Turn
-    from workflows.search import AGENT, SESSION, TENANT, upsert_missing
+    from workflows.search_attributes import AGENT, SESSION, TENANT, upsert_missing
     from workflows.steps import compact, run_step
 
 # Replies kept for answering a resent turn; carried across continue-as-new.

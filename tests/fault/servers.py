@@ -18,7 +18,7 @@ from temporalio.converter import DataConverter
 
 from tests.cli.conftest import free_port
 from tests.conftest import temporal_binary
-from workflows.search import SEARCH_ATTRIBUTES
+from workflows.search_attributes import SEARCH_ATTRIBUTES
 
 
 class DevServer:

@@ -37,7 +37,7 @@ from workflows.contracts import (
     SubTeam,
     Turn,
 )
-from workflows.search import SEARCH_ATTRIBUTES
+from workflows.search_attributes import SEARCH_ATTRIBUTES
 from workflows.session import SessionWorkflow, session_search_attributes, session_workflow_id
 from workflows.teams import research_team
 

@@ -13,8 +13,8 @@ from memory.context import ContextSpec, SearchSource
 from tests.workflows.harness import TENANT, Team, agent, history_events, run_ns
 from workflows.chain import ChainWorkflow
 from workflows.contracts import ChainSpec, Handoff, Loop, Step, Write
-from workflows.search import SESSION, TEAM
-from workflows.search import TENANT as TENANT_KEY
+from workflows.search_attributes import SESSION, TEAM
+from workflows.search_attributes import TENANT as TENANT_KEY
 from workflows.teams import ANGLES, research_team
 
 

@@ -17,8 +17,8 @@ from activities.models import ChatMessage, ToolSpec
 from memory.context import SUMMARY_KEY, ContextSpec
 from tests.workflows.harness import TENANT, Team, agent, history_events, wait_until
 from workflows.contracts import SessionInput
-from workflows.search import AGENT, SESSION
-from workflows.search import TENANT as TENANT_KEY
+from workflows.search_attributes import AGENT, SESSION
+from workflows.search_attributes import TENANT as TENANT_KEY
 from workflows.session import SessionWorkflow
 from workflows.teams import support_agent
 

@@ -14,7 +14,7 @@ from activities.models import ChatMessage, ToolSpec
 from memory.context import ContextSpec
 from tests.workflows.harness import TENANT, Team, wait_until
 from workflows.contracts import SessionInput
-from workflows.search import SESSION
+from workflows.search_attributes import SESSION
 from workflows.session import REMEMBERED_REPLIES, SessionWorkflow
 
 TURNS = 300

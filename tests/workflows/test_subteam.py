@@ -14,7 +14,7 @@ from memory import NotFound
 from memory.context import ContextSpec
 from tests.workflows.harness import TENANT, Team, agent, run_ns
 from workflows.contracts import ChainSpec, Step, SubTeam
-from workflows.search import SESSION, TEAM
+from workflows.search_attributes import SESSION, TEAM
 
 
 def session_team(session: str, sub: ChainSpec) -> ChainSpec:
