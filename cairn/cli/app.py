@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Annotated, TypeVar
 import typer
 from rich.console import Console
 
+from cairn import DEFAULT_MEMORY_URL
 from cairn.cli.errors import reported
 from cairn.cli.memory_commands import JsonFlag, MemoryUrl, memory_app
 
@@ -35,7 +36,6 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 STATE_DIR = Path(".cairn")
-DEFAULT_UI_PORT = 8233
 DEFAULT_CODEC_PORT = 8081
 
 app = typer.Typer(
@@ -114,12 +114,12 @@ def _settings() -> Settings:
 
 
 def _memory_url(option: str | None) -> str:
-    from cairn.cli.memory import DEFAULT_URL
-
-    return option or os.environ.get("CAIRN_MEMORY_URL") or DEFAULT_URL
+    return option or os.environ.get("CAIRN_MEMORY_URL") or DEFAULT_MEMORY_URL
 
 
 def _ui_port() -> int:
+    from cairn.devserver import DEFAULT_UI_PORT
+
     raw = os.environ.get("CAIRN_UI_PORT", "").strip()
     if not raw:
         return DEFAULT_UI_PORT

@@ -22,7 +22,8 @@ from temporalio.client import Client
 from activities.contracts import run_namespace
 from cairn.cli.memory import add_row, ns_text, preview, step_record, workflow_commits
 from cairn.cli.runs import end_session, follow_chain, send, start_chain, ui_link
-from cairn.cli.server import dev_server, ensure_search_attributes, start_worker
+from cairn.cli.server import start_worker
+from cairn.devserver import dev_server, ensure_search_attributes
 from cairn.runtime import Settings, connect
 from memory import CommitRecord, MemoryRef, MemoryStore
 from workflows.contracts import ChainProgress, SessionInput, Turn

@@ -28,7 +28,6 @@ if TYPE_CHECKING:
     from activities.contracts import StepRecord
 
 PAGE = 1000
-DEFAULT_URL = "sqlite:///.cairn/memory.db"
 """The memory a local `cairn dev` or `cairn demo` writes (also `worker.Settings`' default)."""
 
 View = tuple[Any, RenderableType]

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from cairn.cli.memory import DEFAULT_URL
+from cairn import DEFAULT_MEMORY_URL
 from cairn.runtime import Settings
 from tests.cli.conftest import Stack, cairn, clean_env
 from workflows.teams import research_team
@@ -188,4 +188,4 @@ async def test_memory_errors_are_one_line(stack: Stack, research: Research, tmp_
 
 
 def test_the_inspector_reads_the_memory_local_workers_write() -> None:
-    assert Settings().memory_url == DEFAULT_URL
+    assert Settings().memory_url == DEFAULT_MEMORY_URL

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import httpx
 
-from tests.cli.conftest import Stack, answers, cairn, clean_env, free_port, start
+from cairn.devserver import free_port
+from tests.cli.conftest import Stack, answers, cairn, clean_env, start
 
 
 async def test_demo_starts_its_own_server_and_runs_end_to_end(tmp_path: Path) -> None:

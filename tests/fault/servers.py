@@ -9,16 +9,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-import time
 from pathlib import Path
 
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.converter import DataConverter
 
-from tests.cli.conftest import free_port
-from tests.conftest import temporal_binary
-from workflows.search_attributes import SEARCH_ATTRIBUTES
+from cairn.devserver import dev_server_command, free_port, wait_ready
 
 
 class DevServer:
@@ -40,38 +37,20 @@ class DevServer:
         """Start the server (again, on the same file) and wait until it serves requests."""
         assert self.proc is None or self.proc.returncode is not None, "already running"
         self.starts += 1
-        args = [
-            "server",
-            "start-dev",
-            "--ip",
-            "127.0.0.1",
-            "--port",
-            str(self.port),
-            "--headless",
-            "--db-filename",
-            str(self.db),
-            "--log-level",
-            "error",
-        ]
-        for key, value in self.dynamic_config.items():
-            args += ["--dynamic-config-value", f"{key}={value}"]
-        for attribute in SEARCH_ATTRIBUTES:
-            args += ["--search-attribute", f"{attribute.name}=Keyword"]
-        log = (self.tmp / f"temporal-{self.port}-{self.starts}.log").open("w")
-        self.proc = await asyncio.create_subprocess_exec(
-            temporal_binary(), *args, stdout=log, stderr=log, start_new_session=True
+        command = dev_server_command(
+            host="127.0.0.1",
+            port=self.port,
+            db=self.db,
+            log_level="error",
+            dynamic_config=list(self.dynamic_config.items()),
         )
-        log.close()
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                client = await Client.connect(self.address)
-                await client.count_workflows()
-                return
-            except Exception:
-                if self.proc.returncode is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"dev server did not start: {self.log_tail()}") from None
-                await asyncio.sleep(0.3)
+        log_path = self.tmp / f"temporal-{self.port}-{self.starts}.log"
+        with log_path.open("w") as log:
+            self.proc = await asyncio.create_subprocess_exec(
+                *command, stdout=log, stderr=log, start_new_session=True
+            )
+        proc = self.proc
+        await wait_ready(self.address, lambda: proc.returncode, log_path, timeout=timeout)
 
     async def client(self, data_converter: DataConverter = pydantic_data_converter) -> Client:
         return await Client.connect(self.address, data_converter=data_converter)

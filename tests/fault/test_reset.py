@@ -18,8 +18,8 @@ import uuid
 import pytest
 
 from activities.contracts import AgentSpec
+from cairn.devserver import temporal_binary
 from memory.context import ContextSpec
-from tests.conftest import temporal_binary
 from tests.fault.checker import History
 from tests.fault.runs import send
 from tests.workflows.harness import TENANT, Team, run_ns

@@ -16,16 +16,14 @@ from pathlib import Path
 from typing import Any
 
 from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
-from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.testing import WorkflowEnvironment
 
 from activities import AgentContext, AgentOutput, AgentRegistry
 from activities.contracts import AgentSpec
 from activities.models import ChatMessage, ToolSpec
+from cairn.devserver import start_local
 from cairn.runtime import Settings, build_worker
 from memory import MemoryStore
 from memory.context import ContextSpec
-from tests.conftest import temporal_binary
 from workflows.chain import ChainWorkflow, team_search_attributes
 from workflows.contracts import (
     Approval,
@@ -37,7 +35,6 @@ from workflows.contracts import (
     SubTeam,
     Turn,
 )
-from workflows.search_attributes import SEARCH_ATTRIBUTES
 from workflows.session import SessionWorkflow, session_search_attributes, session_workflow_id
 from workflows.teams import research_team
 
@@ -185,19 +182,12 @@ async def record_continued(client: Client) -> None:
 async def main(*, continued_only: bool = False) -> None:
     """Start dev servers and workers, record, and shut them down."""
     HISTORIES.mkdir(exist_ok=True)
-    low_limits = ["--dynamic-config-value", "limit.historyCount.suggestContinueAsNew=40"]
+    low_limits = [("limit.historyCount.suggestContinueAsNew", 40)]
     scenarios = [(low_limits, record_continued)]
     if not continued_only:
         scenarios.insert(0, ([], record))
-    for extra_args, scenario in scenarios:
-        env = await WorkflowEnvironment.start_local(
-            dev_server_existing_path=temporal_binary(),
-            data_converter=pydantic_data_converter,
-            search_attributes=SEARCH_ATTRIBUTES,
-            ui=False,
-            dev_server_log_level="error",
-            dev_server_extra_args=extra_args,
-        )
+    for dynamic_config, scenario in scenarios:
+        env = await start_local(dynamic_config=dynamic_config)
         with tempfile.TemporaryDirectory() as tmp:
             store = await MemoryStore.open(f"sqlite:///{tmp}/memory.db")
             try:
