@@ -118,7 +118,7 @@ async def serve(
                 log.info("draining: up to %.0fs for running steps", settings.shutdown_grace)
         finally:
             # Imported here: a worker that never resolved a provider model never loads the SDKs.
-            from activities.providers import close_model_clients
+            from activities.llm.providers import close_model_clients
 
             await close_model_clients()
             await store.close()

@@ -14,11 +14,12 @@ from collections.abc import Sequence
 
 from activities.contracts import CompactInput, CompactResult
 from activities.heartbeat import heartbeating
-from activities.models import ChatMessage, ModelClient, ToolSpec
+from activities.llm import ChatMessage, ModelClient, ToolSpec
 from activities.provenance import activity_provenance
 from memory import MemoryStore, NotFound
-from memory.context import SUMMARY_KEY, approx_tokens
+from memory.context import SUMMARY_KEY
 from memory.models import StreamItem
+from memory.tokens import approx_tokens
 
 INSTRUCTIONS = (
     "Summarize the conversation below for a colleague who will continue it. Keep every fact "

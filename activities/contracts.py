@@ -126,8 +126,8 @@ class StepInput(_Contract):
         return value if value is None else _segment(value)
 
 
-class Usage(_Contract):
-    """Tokens a step used, summed over its model calls."""
+class StepUsage(_Contract):
+    """Tokens a step used, summed over its model calls (each one's is an `activities.llm.Usage`)."""
 
     input_tokens: int = 0
     output_tokens: int = 0
@@ -149,7 +149,7 @@ class StepRecord(_Contract):
     offline: bool
     input_refs: tuple[MemoryRef, ...]
     tool_calls: tuple[ToolCallRecord, ...] = ()
-    usage: Usage = Usage()
+    usage: StepUsage = StepUsage()
     latency_ms: int = 0
     context_tokens: int = 0
     preview: str = ""
@@ -167,7 +167,7 @@ class StepResult(_Contract):
     preview: str
     handoff: str | None = None
     verdict: str | None = None
-    usage: Usage = Usage()
+    usage: StepUsage = StepUsage()
     model: str
     offline: bool
 
@@ -249,8 +249,8 @@ __all__ = [
     "StepInput",
     "StepRecord",
     "StepResult",
+    "StepUsage",
     "ToolCallRecord",
-    "Usage",
     "WriteInput",
     "WriteResult",
     "grant_scopes",

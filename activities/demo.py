@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from activities.models import ChatMessage, ModelReply, ToolCall, ToolSpec, Usage
+from activities.llm import ChatMessage, ModelReply, ToolCall, ToolSpec, Usage
 from activities.registry import AgentRegistry
 
 _BLOCK = re.compile(

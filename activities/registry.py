@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 from activities.contracts import AgentSpec, MemoryWrite, StepInput
-from activities.models import ModelClient, ScriptedReply, ScriptFunction, ToolSpec
+from activities.llm import ModelClient, ScriptedReply, ScriptFunction, ToolSpec
 from memory.context import SUMMARY_KEY, AssembledContext, search_readable
 from memory.namespace import Namespace, check_key
 from memory.policy import ScopedStore

@@ -28,18 +28,19 @@ from activities.contracts import (
     StepInput,
     StepRecord,
     StepResult,
+    StepUsage,
     ToolCallRecord,
-    Usage,
     grant_scopes,
     run_namespace,
 )
-from activities.errors import ModelError, ModelUnavailable
 from activities.failures import database_failure, non_retryable
 from activities.heartbeat import heartbeating
-from activities.models import (
+from activities.llm import (
     SCRIPTED,
     ChatMessage,
     ModelClient,
+    ModelError,
+    ModelUnavailable,
     ProviderSettings,
     ScriptedModel,
     resolve_model,
@@ -252,7 +253,7 @@ class AgentActivities:
             model = self.model_for(agent.name, SCRIPTED)
             ctx = AgentContext(agent, inp, context, memory, model, bindings)
             output = await heartbeating(fn(ctx), agent.name)
-            model_id, offline, usage = agent.model, True, Usage()
+            model_id, offline, usage = agent.model, True, StepUsage()
             calls: list[ToolCallRecord] = []
         else:
             output, model_id, offline, usage, calls = await self._model_loop(
@@ -292,14 +293,14 @@ class AgentActivities:
 
     async def _model_loop(
         self, inp: StepInput, context: AssembledContext, tool_ctx: ToolContext, commit: Commit
-    ) -> tuple[AgentOutput, str, bool, Usage, list[ToolCallRecord]]:
+    ) -> tuple[AgentOutput, str, bool, StepUsage, list[ToolCallRecord]]:
         """Call the model, running the tools it asks for, at most ``max_tool_rounds`` times."""
         agent = inp.agent
         model = self.model_for(agent.name, agent.model)
         tools = self.registry.tools(agent.tools)
         convo = [ChatMessage(role=m.role, content=m.content, name=m.name) for m in context.messages]
         convo.append(ChatMessage(role="user", content=inp.task))
-        usage = Usage()
+        usage = StepUsage()
         calls: list[ToolCallRecord] = []
         for round_ in range(agent.max_tool_rounds + 1):
             # The last round offers no tools, so the loop ends with an answer.
@@ -315,7 +316,7 @@ class AgentActivities:
                 ),
                 f"{agent.name}: model call {round_ + 1}",
             )
-            usage = Usage(
+            usage = StepUsage(
                 input_tokens=usage.input_tokens + reply.usage.input_tokens,
                 output_tokens=usage.output_tokens + reply.usage.output_tokens,
             )

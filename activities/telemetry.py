@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from opentelemetry import metrics, trace
 from opentelemetry.trace import Span, Status, StatusCode
 
-from activities.models import ChatMessage, ModelClient, ModelReply, ToolSpec
+from activities.llm import ChatMessage, ModelClient, ModelReply, ToolSpec
 
 tracer = trace.get_tracer("cairn.activities")
 _meter = metrics.get_meter("cairn.activities")

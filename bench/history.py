@@ -29,7 +29,7 @@ from typing import Any
 from temporalio.client import Client, WorkflowHandle
 
 from activities import AgentRegistry, AgentSpec
-from activities.models import ChatMessage, ToolSpec
+from activities.llm import ChatMessage, ToolSpec
 from bench.baselines import ByValueInput, ByValueResult, ByValueWorkflow, by_value_step, step_text
 from bench.databases import scratch
 from bench.devserver import RUN_TIMEOUT, cairn_worker, dev_server, plain_worker, task_queue

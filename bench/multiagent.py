@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Annotated, Any, TypedDict
 
 from activities import AgentRegistry, AgentSpec
-from activities.models import ChatMessage, ToolSpec
+from activities.llm import ChatMessage, ToolSpec
 from memory.context import ContextSpec
 from workflows.contracts import ChainSpec, Step
 

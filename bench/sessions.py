@@ -28,7 +28,7 @@ from temporalio.client import Client, WithStartWorkflowOperation
 from temporalio.common import WorkflowIDConflictPolicy
 
 from activities import AgentRegistry, AgentSpec
-from activities.models import ChatMessage, ToolSpec
+from activities.llm import ChatMessage, ToolSpec
 from bench.databases import scratch
 from bench.devserver import cairn_worker, dev_server, task_queue
 from bench.runner import Profile, Row, benchmark

@@ -34,7 +34,7 @@ from activities.contracts import (
     StepResult,
     run_namespace,
 )
-from activities.models import ChatMessage, ToolSpec
+from activities.llm import ChatMessage, ToolSpec
 from bench.baselines import BareChainWorkflow, BareInput, noop
 from bench.databases import scratch
 from bench.devserver import (

@@ -21,7 +21,7 @@ from temporalio.worker import Worker
 
 from activities import AgentActivities, AgentRegistry, MemoryActivities
 from activities.demo import register_demo
-from activities.models import ProviderSettings
+from activities.llm import ProviderSettings
 from cairn import DEFAULT_MEMORY_URL
 from cairn.codec import EncryptionCodec, data_converter_with_codec, keys_from_env_value
 from cairn.telemetry import Telemetry

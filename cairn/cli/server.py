@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.markup import escape
 from temporalio.client import Client
 
-from activities.providers import close_model_clients
+from activities.llm.providers import close_model_clients
 from cairn.cli.memory import open_store
 from cairn.devserver import dev_server, ensure_search_attributes
 from cairn.runtime import Settings, build_worker, connect

@@ -16,7 +16,7 @@ from temporalio.worker import Worker
 
 from activities import AgentActivities, AgentRegistry, MemoryActivities
 from activities.contracts import AgentSpec, StepInput, StepRecord, StepResult
-from activities.models import ChatMessage, ModelReply, ProviderSettings, ToolCall, ToolSpec, Usage
+from activities.llm import ChatMessage, ModelReply, ProviderSettings, ToolCall, ToolSpec, Usage
 from memory import CommitRecord, MemoryStore, Provenance
 from tests.activities.workflows_for_tests import WORKFLOWS, StepResults, Steps, StepsWorkflow
 

@@ -15,7 +15,7 @@ from activities.compaction import (
     extractive_summary,
 )
 from activities.contracts import CompactInput, CompactResult
-from activities.models import ChatMessage, ToolSpec
+from activities.llm import ChatMessage, ToolSpec
 from memory import MemoryStore, NotFound
 from memory.context import SUMMARY_KEY, ContextSpec
 from tests.activities.conftest import (

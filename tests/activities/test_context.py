@@ -13,9 +13,9 @@ from memory.context import (
     ContextSpec,
     Pinned,
     SearchSource,
-    approx_tokens,
     build_context,
 )
+from memory.tokens import approx_tokens
 from tests.activities.conftest import TENANT, seed, transcript
 
 SESSION = (TENANT, "session", "s-1")

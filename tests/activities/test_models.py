@@ -7,19 +7,21 @@ from collections.abc import Sequence
 import pytest
 from pydantic import SecretStr, ValidationError
 
-from activities.errors import ModelRequestError, UnknownModel
-from activities.models import (
+from activities.llm import (
+    AnthropicModel,
     ChatMessage,
     ModelReply,
+    ModelRequestError,
+    OpenAIModel,
     ProviderSettings,
     ScriptedModel,
     ToolCall,
     ToolSpec,
+    UnknownModel,
     Usage,
-    approx_tokens,
     resolve_model,
 )
-from activities.providers import AnthropicModel, OpenAIModel
+from memory.tokens import approx_tokens
 
 CANARY = "sk-canary-0123456789abcdef"
 LOOKUP = ToolSpec(
@@ -59,11 +61,6 @@ def test_types_are_frozen() -> None:
     message = user("hi")
     with pytest.raises(ValidationError):
         message.content = "changed"  # type: ignore[misc]
-
-
-@pytest.mark.parametrize(("text", "tokens"), [("", 0), ("abcd", 1), ("abcde", 2), ("x" * 400, 100)])
-def test_approx_tokens(text: str, tokens: int) -> None:
-    assert approx_tokens(text) == tokens
 
 
 async def test_default_scripted_reply_restates_the_last_user_message() -> None:

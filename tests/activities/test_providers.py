@@ -12,19 +12,21 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
-from activities.errors import ModelProtocolError, ModelRequestError, ModelUnavailable
-from activities.models import (
+from activities.llm import (
     ChatMessage,
     ModelClient,
+    ModelProtocolError,
     ModelReply,
+    ModelRequestError,
+    ModelUnavailable,
     ProviderSettings,
     ToolCall,
     ToolSpec,
     Usage,
-    approx_tokens,
+    close_model_clients,
     resolve_model,
 )
-from activities.providers import close_model_clients
+from memory.tokens import approx_tokens
 from tests.activities.fake_providers import (
     FakeProvider,
     anthropic_error,

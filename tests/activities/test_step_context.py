@@ -6,7 +6,8 @@ import html
 import re
 
 from memory import MemoryRef, MemoryStore
-from memory.context import ContextSpec, Pinned, SearchSource, approx_tokens
+from memory.context import ContextSpec, Pinned, SearchSource
+from memory.tokens import approx_tokens
 from tests.activities.conftest import (
     TENANT,
     Call,

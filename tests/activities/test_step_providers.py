@@ -8,8 +8,7 @@ import pytest
 from pydantic import SecretStr
 from temporalio.client import WorkflowFailureError
 
-from activities.models import ProviderSettings
-from activities.providers import close_model_clients
+from activities.llm import ProviderSettings, close_model_clients
 from tests.activities.conftest import TENANT, Harness, agent, app_error, attempts, step_input
 from tests.activities.fake_providers import FakeProvider, openai_completion, openai_error
 from tests.activities.workflows_for_tests import Steps, StepsWorkflow

@@ -18,7 +18,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities import AgentContext, AgentOutput, AgentRegistry
 from activities.contracts import MemoryWrite
-from activities.models import ChatMessage, ToolSpec
+from activities.llm import ChatMessage, ToolSpec
 from memory.namespace import parse
 
 registry = AgentRegistry()

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from activities import AgentContext, AgentOutput, AgentRegistry
-from activities.models import ChatMessage, ToolSpec
+from activities.llm import ChatMessage, ToolSpec
 
 registry = AgentRegistry()
 

@@ -19,7 +19,7 @@ from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
 
 from activities import AgentContext, AgentOutput, AgentRegistry
 from activities.contracts import AgentSpec
-from activities.models import ChatMessage, ToolSpec
+from activities.llm import ChatMessage, ToolSpec
 from cairn.devserver import start_local
 from cairn.runtime import Settings, build_worker
 from memory import MemoryStore

@@ -12,8 +12,7 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowExecutionStatus
 
 from activities import AgentContext, AgentOutput
-from activities.errors import ModelRequestError
-from activities.models import ChatMessage, ToolSpec
+from activities.llm import ChatMessage, ModelRequestError, ToolSpec
 from memory.context import SUMMARY_KEY, ContextSpec
 from tests.workflows.harness import TENANT, Team, agent, history_events, wait_until
 from workflows.contracts import SessionInput

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from temporalio.api.enums.v1 import EventType
 
 from activities.contracts import AgentSpec
-from activities.models import ChatMessage, ToolSpec
+from activities.llm import ChatMessage, ToolSpec
 from memory.context import ContextSpec
 from tests.workflows.harness import TENANT, Team, wait_until
 from workflows.contracts import SessionInput

@@ -1,8 +1,9 @@
 """OpenAI and Anthropic adapters behind the `ModelClient` protocol.
 
-Each adapter speaks its provider's wire format through the official SDK with the SDK's own retries
-off (Temporal retries activities) and maps every SDK failure onto `activities.errors`. SDK clients
-are pooled per event loop, endpoint and key, so many steps share one connection pool.
+Each adapter speaks its provider's wire format through the official SDK with the SDK's own
+retries off (Temporal retries activities) and maps every SDK failure onto
+`activities.llm.errors`. SDK clients are pooled per event loop, endpoint and key, so many steps
+share one connection pool.
 """
 
 from __future__ import annotations
@@ -32,16 +33,21 @@ from openai.types.chat import (
 )
 from pydantic import SecretStr, ValidationError
 
-from activities.errors import ModelError, ModelProtocolError, ModelRequestError, ModelUnavailable
-from activities.models import (
+from activities.llm.errors import (
+    ModelError,
+    ModelProtocolError,
+    ModelRequestError,
+    ModelUnavailable,
+)
+from activities.llm.messages import (
     ChatMessage,
     ModelReply,
     ToolCall,
     ToolSpec,
     Usage,
-    approx_tokens,
     count_input_tokens,
 )
+from memory.tokens import approx_tokens
 
 OPENAI_BASE_URL: Final = "https://api.openai.com/v1"
 ANTHROPIC_BASE_URL: Final = "https://api.anthropic.com"
