@@ -1,18 +1,50 @@
-"""How the activities' errors become Temporal failures: retried later, or failed at once.
+"""The one mapping from the activities' errors to Temporal failures: fail at once, or retry.
 
-Caller mistakes (bad input, a denied access, a missing entry or agent) and database errors that
-the memory layer did not classify as transient fail at once: retrying them changes nothing.
-`StoreUnavailable` and `ConflictError` are retried. Failure messages never quote the data
-that caused them: a validation error is described by field and problem, a database error by
-its type, SQLSTATE and the driver's first line, never SQLAlchemy's rendering (which lists the
-statement's parameters, that is, memory values).
+Every activity runs its body inside `temporal_failures()`, which applies `temporal_failure`::
+
+    fail at once (ApplicationError, non_retryable=True): retrying changes nothing
+        InvalidInput (ValueTooLarge too), AccessDenied, NotFound      memory caller mistakes
+        UnknownAgent, pydantic ValidationError                        bad agent, tool or value
+        ModelRequestError, ModelProtocolError, UnknownModel           provider 4xx, bad body, id
+        DBAPIError the memory layer did not classify as transient     schema, role, constraint
+    retry (ApplicationError, retryable)
+        ModelUnavailable          provider 408/409/429/5xx, timeout; waits the provider's delay
+        ConflictError             nothing was applied; the next attempt reads the newer state
+    propagate unchanged (Temporal retries)
+        StoreUnavailable and anything unexpected
+
+Failure messages never quote the data that caused them: a validation error is described by
+field and problem, a database error by its type, SQLSTATE and the driver's first line, never
+SQLAlchemy's rendering (which lists the statement's parameters, that is, memory values). Model
+errors format their own safe message (see `activities.llm.errors`).
 """
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
 from pydantic import ValidationError
-from sqlalchemy.exc import DBAPIError
 from temporalio.exceptions import ApplicationError
+
+from activities.llm import ModelError, ModelUnavailable
+from activities.registry import UnknownAgent
+from memory.errors import AccessDenied, ConflictError, InvalidInput, NotFound
+
+if TYPE_CHECKING:
+    from sqlalchemy.exc import DBAPIError
+
+CALLER_MISTAKES: tuple[type[Exception], ...] = (
+    InvalidInput,
+    AccessDenied,
+    NotFound,
+    UnknownAgent,
+    ValidationError,
+)
+"""Errors of the request itself: the same attempt fails the same way however often it runs."""
 
 
 def failure_message(error: BaseException) -> str:
@@ -32,17 +64,9 @@ def failure_message(error: BaseException) -> str:
     return f"{count} validation error{'s' if count != 1 else ''} for {error.title}: {shown}"
 
 
-def non_retryable(error: BaseException) -> ApplicationError:
-    """A failure Temporal must not retry, typed by the error's class name."""
-    return ApplicationError(failure_message(error), type=type(error).__name__, non_retryable=True)
-
-
-def database_failure(error: DBAPIError) -> ApplicationError:
-    """A database error that is not transient (the memory layer raised it as it was).
-
-    The schema is missing or behind, the role may not write, a value broke a constraint:
-    retrying the same step cannot help, so it fails at once, naming what the database said.
-    """
+def _database_failure(error: DBAPIError) -> ApplicationError:
+    # The memory layer raises StoreUnavailable for what is transient; what reaches here is the
+    # schema missing or behind, a role that may not write, a broken constraint.
     driver = error.orig if error.orig is not None else error
     code = getattr(driver, "sqlstate", None)
     lines = str(driver).strip().splitlines()
@@ -53,3 +77,50 @@ def database_failure(error: DBAPIError) -> ApplicationError:
         type="DatabaseError",
         non_retryable=True,
     )
+
+
+def temporal_failure(error: Exception) -> Exception:
+    """What Temporal should see for ``error`` raised by an activity; see the module docstring.
+
+    Returns:
+        An `ApplicationError` typed by the error's class name (``"DatabaseError"`` for database
+        errors), or ``error`` itself when it should propagate as it is.
+    """
+    if isinstance(error, ApplicationError):
+        return error
+    if isinstance(error, CALLER_MISTAKES):
+        return ApplicationError(
+            failure_message(error), type=type(error).__name__, non_retryable=True
+        )
+    # Only a loaded SQLAlchemy can have raised one: importing it here would make every
+    # importer of `activities` (workflows included) load the database layer.
+    sqlalchemy_errors = sys.modules.get("sqlalchemy.exc")
+    if sqlalchemy_errors is not None and isinstance(error, sqlalchemy_errors.DBAPIError):
+        return _database_failure(error)
+    if isinstance(error, ModelError):
+        delay = error.retry_after if isinstance(error, ModelUnavailable) else None
+        return ApplicationError(
+            str(error),
+            type=type(error).__name__,
+            non_retryable=not error.retryable,
+            next_retry_delay=timedelta(seconds=delay) if delay else None,
+        )
+    if isinstance(error, ConflictError):
+        return ApplicationError(str(error), type="ConflictError")
+    return error
+
+
+@contextmanager
+def temporal_failures() -> Iterator[None]:
+    """Raise what `temporal_failure` makes of any error the block raises.
+
+    The mapped failure drops the original's traceback and cause (``from None``): those can
+    carry an API key, a request's content or a memory value into the workflow's history.
+    """
+    try:
+        yield
+    except Exception as error:
+        failure = temporal_failure(error)
+        if failure is error:
+            raise
+        raise failure from None

@@ -11,14 +11,10 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
-from datetime import timedelta
+from collections.abc import Mapping
 
 from pydantic import JsonValue, ValidationError
-from sqlalchemy.exc import DBAPIError
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
 
 from activities import telemetry
 from activities.compaction import compact, extractive_summary
@@ -33,14 +29,12 @@ from activities.contracts import (
     grant_scopes,
     run_namespace,
 )
-from activities.failures import database_failure, non_retryable
+from activities.failures import temporal_failures
 from activities.heartbeat import heartbeating
 from activities.llm import (
     SCRIPTED,
     ChatMessage,
     ModelClient,
-    ModelError,
-    ModelUnavailable,
     ProviderSettings,
     ScriptedModel,
     resolve_model,
@@ -52,17 +46,14 @@ from activities.registry import (
     AgentRegistry,
     Tool,
     ToolContext,
-    UnknownAgent,
 )
-from memory import Commit, ConflictError, Grants, MemoryStore, MemoryStoreError
+from memory import Commit, Grants, MemoryStore, MemoryStoreError
 from memory.context import AssembledContext, build_context, default_counter
-from memory.errors import AccessDenied, InvalidInput, NotFound
+from memory.errors import InvalidInput
 from memory.namespace import Namespace, parse
 from memory.policy import ScopedStore
 
 MAX_TOOL_RESULT_CHARS = 8000
-# Caller mistakes: retrying cannot help, so Temporal must not retry them.
-_NON_RETRYABLE = (InvalidInput, AccessDenied, NotFound, UnknownAgent, ValidationError)
 
 
 def bindings_for(
@@ -106,28 +97,6 @@ def _markers(text: str) -> tuple[str | None, str | None]:
         elif head.upper() == "VERDICT" and word:
             verdict = word
     return handoff, verdict
-
-
-@contextmanager
-def _temporal_errors() -> Iterator[None]:
-    """Map errors to what Temporal should do with them: fail fast, or retry (later)."""
-    try:
-        yield
-    except _NON_RETRYABLE as error:
-        raise non_retryable(error) from None
-    except DBAPIError as error:
-        raise database_failure(error) from None
-    except ModelError as error:
-        delay = error.retry_after if isinstance(error, ModelUnavailable) else None
-        raise ApplicationError(
-            str(error),
-            type=type(error).__name__,
-            non_retryable=not error.retryable,
-            next_retry_delay=timedelta(seconds=delay) if delay else None,
-        ) from None
-    except ConflictError as error:
-        # Nothing was applied: a retry rebuilds the context from the newer state.
-        raise ApplicationError(str(error), type="ConflictError") from None
 
 
 class AgentActivities:
@@ -175,7 +144,7 @@ class AgentActivities:
     async def agent_step(self, inp: StepInput) -> StepResult:
         """Build context, run the agent, and commit its output and memory writes exactly once."""
         with (
-            _temporal_errors(),
+            temporal_failures(),
             telemetry.step_span(inp.agent.name, inp.step, capture_content=self.capture_content),
         ):
             return await self._step(inp)
@@ -355,7 +324,7 @@ class AgentActivities:
     @activity.defn(name="compact_transcript")
     async def compact_transcript(self, inp: CompactInput) -> CompactResult:
         """Summarize the oldest part of a transcript over budget into the summary entry, once."""
-        with _temporal_errors():
+        with temporal_failures():
             model = self.model_for("compactor", inp.model)
             if inp.model == SCRIPTED and self.registry.script_for("compactor") is None:
                 model = ScriptedModel(extractive_summary)

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from sqlalchemy.exc import DBAPIError
 from temporalio import activity
 
 from activities.contracts import WriteInput, WriteResult
-from activities.failures import database_failure, non_retryable
+from activities.failures import temporal_failures
 from activities.provenance import activity_commit_key, activity_provenance
-from memory import Grants, InvalidInput, MemoryStore
-from memory.errors import AccessDenied
+from memory import Grants, MemoryStore
 from memory.namespace import parse
 
 
@@ -25,16 +23,12 @@ class MemoryActivities:
 
         Every write must stay inside ``inp.tenant``.
         """
-        memory = self.store.scoped(inp.agent, Grants(write=(inp.tenant,)))
-        provenance = activity_provenance(inp.tenant, inp.agent)
-        key = activity_commit_key("write")
-        try:
+        with temporal_failures():
+            memory = self.store.scoped(inp.agent, Grants(write=(inp.tenant,)))
+            provenance = activity_provenance(inp.tenant, inp.agent)
+            key = activity_commit_key("write")
             async with memory.commit(key=key, provenance=provenance) as commit:
                 for w in inp.writes:
                     commit.put(parse(w.namespace), w.key, w.value, tags=w.tags)
-        except (InvalidInput, AccessDenied) as error:
-            raise non_retryable(error) from None
-        except DBAPIError as error:
-            raise database_failure(error) from None
         assert commit.seq is not None
         return WriteResult(commit_seq=commit.seq, refs=commit.writes)

@@ -1,8 +1,10 @@
 """The one helper every workflow runs agent steps with (deterministic).
 
 Activity options are named constants here, so every workflow retries and times out the same
-way: transient failures (a model's 429/5xx, an unreachable database) back off and retry;
-caller mistakes (raised as non-retryable ``ApplicationError``s by the activities) fail fast.
+way: transient failures (a model's 429/5xx, an unreachable database) back off and retry.
+Which failures are caller mistakes is decided once, by the activities
+(`activities.failures`), which raise those as non-retryable ``ApplicationError``s; the retry
+policy does not keep a second list of them.
 """
 
 from __future__ import annotations
@@ -27,23 +29,11 @@ with workflow.unsafe.imports_passed_through():
         WriteResult,
     )
 
-NON_RETRYABLE = [
-    "InvalidInput",
-    "AccessDenied",
-    "NotFound",
-    "ValueTooLarge",
-    "UnknownAgent",
-    "UnknownModel",
-    "ModelRequestError",
-    "ModelProtocolError",
-    "ValidationError",
-]
 STEP_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
     backoff_coefficient=2.0,
     maximum_interval=timedelta(seconds=30),
     maximum_attempts=20,
-    non_retryable_error_types=NON_RETRYABLE,
 )
 STEP_START_TO_CLOSE = timedelta(minutes=10)
 # Activities heartbeat every few seconds while a model call runs; a silent worker is dead.
