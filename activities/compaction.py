@@ -18,7 +18,7 @@ from activities.llm import ChatMessage, ModelClient, ToolSpec
 from activities.provenance import activity_provenance
 from memory import MemoryStore, NotFound
 from memory.context import SUMMARY_KEY
-from memory.models import StreamItem
+from memory.records import StreamItem
 from memory.tokens import approx_tokens
 
 INSTRUCTIONS = (

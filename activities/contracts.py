@@ -14,8 +14,8 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue, field_validator
 
 from memory.commit import to_json
 from memory.context import ContextSpec, Pinned, SearchSource
-from memory.models import MemoryRef
 from memory.namespace import check_segment
+from memory.records import MemoryRef
 
 PREVIEW_CHARS = 280
 MAX_TASK_CHARS = 32_000

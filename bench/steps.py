@@ -49,7 +49,7 @@ from bench.devserver import (
 from bench.runner import Profile, Row, benchmark
 from memory import MemoryStore
 from memory.context import ContextSpec
-from memory.models import MemoryRef
+from memory.records import MemoryRef
 from workflows.chain import ChainWorkflow, team_search_attributes
 from workflows.contracts import ChainSpec, Step
 

@@ -17,7 +17,10 @@ from memory.errors import (
     StoreUnavailable,
     ValueTooLarge,
 )
-from memory.models import (
+from memory.namespace import Namespace
+from memory.policy import Grants, ScopedStore
+from memory.purge import purge_run
+from memory.records import (
     AuditRecord,
     CommitRecord,
     Entry,
@@ -27,9 +30,6 @@ from memory.models import (
     SearchHit,
     StreamItem,
 )
-from memory.namespace import Namespace
-from memory.policy import Grants, ScopedStore
-from memory.purge import purge_run
 from memory.store import MemoryStore
 
 __all__ = [

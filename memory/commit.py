@@ -19,8 +19,8 @@ from pydantic import BaseModel, JsonValue
 from pydantic_core import from_json
 
 from memory.errors import InvalidInput, ValueTooLarge
-from memory.models import MemoryRef, Provenance
 from memory.namespace import Namespace, check_key, check_namespace, check_segment, check_tags
+from memory.records import MemoryRef, Provenance
 
 if TYPE_CHECKING:
     from memory.store import MemoryStore

@@ -19,9 +19,9 @@ from typing import Any, Literal, Protocol
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 from memory.errors import AccessDenied, InvalidInput, NotFound
-from memory.models import Entry, MemoryRef, SearchHit, StreamItem
 from memory.namespace import Namespace, check_key, check_namespace, check_segment, parse
 from memory.policy import ScopedStore, matches
+from memory.records import Entry, MemoryRef, SearchHit, StreamItem
 from memory.tokens import approx_tokens
 
 TokenCounter = Callable[[str], int]

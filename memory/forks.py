@@ -11,8 +11,8 @@ from sqlalchemy import Connection, func, select, text, true
 from memory import schema
 from memory.commit import Applied, Op, dumps
 from memory.errors import InvalidInput
-from memory.models import Provenance
 from memory.namespace import Namespace, decode
+from memory.records import Provenance
 from memory.writer import apply_commit, find_commit, under, unexpired
 
 h, e, st, si = schema.heads, schema.entries, schema.streams, schema.stream_items

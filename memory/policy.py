@@ -18,8 +18,8 @@ from pydantic import BaseModel, ConfigDict, field_validator
 
 from memory.commit import Applied, Commit, Merge, check_provenance
 from memory.errors import AccessDenied, InvalidInput, NotFound
-from memory.models import AuditRecord, CommitRecord, Entry, Page, Provenance, SearchHit, StreamItem
 from memory.namespace import Namespace, check_namespace, check_segment
+from memory.records import AuditRecord, CommitRecord, Entry, Page, Provenance, SearchHit, StreamItem
 from memory.store import MemoryStore
 
 

@@ -28,8 +28,8 @@ from sqlalchemy import Connection, delete, insert, select, update
 from memory import schema, search
 from memory.commit import Op, check_text, dumps
 from memory.errors import NotFound
-from memory.models import Provenance
 from memory.namespace import decode
+from memory.records import Provenance
 from memory.store import MAX_PRINCIPAL, MemoryStore
 from memory.writer import apply_commit, serialize_commits, unexpired, unindex
 

@@ -2,7 +2,7 @@
 
 The hot statements are built once, here, with `bindparam` placeholders: building a statement
 and computing its cache key costs several times what running it does on SQLite. Rows of the hot
-reads become models through `memory.models.trusted`, without a second validation.
+reads become models through `memory.records.trusted`, without a second validation.
 """
 
 from __future__ import annotations
@@ -20,7 +20,8 @@ from memory import schema, search
 from memory.commit import loads
 from memory.driver import Read, Rows, Statement
 from memory.errors import InvalidInput, NotFound
-from memory.models import (
+from memory.namespace import Namespace, check_key, check_namespace, decode, encode
+from memory.records import (
     AuditRecord,
     CommitRecord,
     Entry,
@@ -30,7 +31,6 @@ from memory.models import (
     StreamItem,
     trusted,
 )
-from memory.namespace import Namespace, check_key, check_namespace, decode, encode
 from memory.writer import commit_writes, under
 
 h, e, c = schema.heads, schema.entries, schema.commits

@@ -21,7 +21,14 @@ from memory import forks, migrations, reader, retention, telemetry, writer
 from memory.commit import Applied, Commit, Op, check_provenance, check_text
 from memory.engine import create_store_engine
 from memory.errors import InvalidInput, MemoryStoreError
-from memory.models import (
+from memory.namespace import (
+    check_commit_key,
+    check_key,
+    check_namespace,
+    check_segment,
+    check_tags,
+)
+from memory.records import (
     AuditRecord,
     CommitRecord,
     Entry,
@@ -29,13 +36,6 @@ from memory.models import (
     Provenance,
     SearchHit,
     StreamItem,
-)
-from memory.namespace import (
-    check_commit_key,
-    check_key,
-    check_namespace,
-    check_segment,
-    check_tags,
 )
 from memory.runner import Runner
 

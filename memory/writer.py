@@ -35,8 +35,8 @@ from memory import schema, search
 from memory.commit import Applied, Op, encode_value, loads, reduce
 from memory.driver import Statement
 from memory.errors import ConflictError
-from memory.models import MemoryRef, Provenance, trusted
 from memory.namespace import Namespace, decode, encode, prefix_bounds
+from memory.records import MemoryRef, Provenance, trusted
 
 h, e, c = schema.heads, schema.entries, schema.commits
 st, si, sd = schema.streams, schema.stream_items, schema.search_docs

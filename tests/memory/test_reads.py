@@ -143,7 +143,7 @@ async def test_typed_reads_return_the_model(store: MemoryStore) -> None:
 
 async def test_read_models_equal_their_validated_twins(store: MemoryStore) -> None:
     # Reads build models without validating what the store validated on the way in
-    # (memory.models.trusted); they must be indistinguishable from validated ones.
+    # (memory.records.trusted); they must be indistinguishable from validated ones.
     prov = Provenance(tenant="acme", workflow_id="wf-1", attempt=3, agent="a")
     async with store.commit(provenance=prov) as c:
         c.put(NS, "k", {"big": 2**70, "list": [1.5, None, "ü"]}, tags=["x", "y"], ttl=3600)
