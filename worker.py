@@ -41,7 +41,8 @@ ENV_HELP = """environment:
   CAIRN_SHUTDOWN_GRACE        seconds to let running steps finish on SIGTERM (default 30)
   CAIRN_HEALTH_PORT           serve /healthz and /readyz on this port (default: off)
   CAIRN_ENCRYPTION_KEYS       "id:base64key,..." to encrypt payloads (first is active)
-  CAIRN_EXTENSIONS            comma-separated modules defining `registry` and/or `workflows`
+  CAIRN_EXTENSIONS            comma-separated modules defining `registry`, `workflows`
+                              and/or `agent_activities` (an AgentActivities subclass)
   OPENAI_API_KEY, OPENAI_BASE_URL, ANTHROPIC_API_KEY, ANTHROPIC_BASE_URL
                               model providers
   OTEL_*                      OpenTelemetry exporters (nothing is exported when unset);
@@ -88,7 +89,7 @@ async def serve(
 ) -> None:
     """Run a worker until SIGTERM or SIGINT, then drain for ``shutdown_grace`` seconds."""
     registry = registry or AgentRegistry()
-    workflows = load_extensions(settings, registry)
+    extensions = load_extensions(settings, registry)
     health = Health()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -104,7 +105,14 @@ async def serve(
         )
         try:
             client = await connect(settings, tracing)
-            worker = build_worker(client, store, settings, registry, workflows)
+            worker = build_worker(
+                client,
+                store,
+                settings,
+                registry,
+                extensions.workflows,
+                agent_activities=extensions.agent_activities,
+            )
             async with worker:
                 health.ready = True
                 log.info(

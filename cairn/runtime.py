@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 import os
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -43,7 +44,6 @@ class Settings(BaseModel):
     encryption_keys: SecretStr | None = None
     extensions: tuple[str, ...] = ()
     providers: ProviderSettings = ProviderSettings()
-    faults: frozenset[str] = frozenset()
     capture_content: bool = False
 
     @property
@@ -92,7 +92,6 @@ def settings_from_env(env: Mapping[str, str] | None = None) -> Settings:
         "extensions": tuple(
             m.strip() for m in env.get("CAIRN_EXTENSIONS", "").split(",") if m.strip()
         ),
-        "faults": frozenset(f for f in env.get("CAIRN_FAULT", "").split(",") if f),
         "capture_content": env.get("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", "").lower()
         in ("1", "true", "yes"),
     }
@@ -135,16 +134,54 @@ async def connect(settings: Settings, tracing: Telemetry | None = None) -> Clien
         ) from None
 
 
-def load_extensions(settings: Settings, registry: AgentRegistry) -> list[type]:
-    """Import ``CAIRN_EXTENSIONS`` modules: merge their ``registry`` and collect ``workflows``."""
+@dataclass(frozen=True)
+class Extensions:
+    """What the ``CAIRN_EXTENSIONS`` modules add to a worker (see `load_extensions`)."""
+
+    workflows: tuple[type, ...] = ()
+    agent_activities: type[AgentActivities] = AgentActivities
+
+
+def load_extensions(settings: Settings, registry: AgentRegistry) -> Extensions:
+    """Import the ``CAIRN_EXTENSIONS`` modules, the way users load their own code into a worker.
+
+    Each module may define any of:
+
+    - ``registry``: an `AgentRegistry`, merged into ``registry`` (agents, scripts, tools);
+    - ``workflows``: workflow classes to register besides Cairn's;
+    - ``agent_activities``: a subclass of `AgentActivities` to run agent steps with (for
+      instance one overriding its `AgentActivities.checkpoint` extension point). At most one
+      module may define it.
+
+    Raises:
+        ImportError: A module cannot be imported.
+        ValueError: ``agent_activities`` is not an `AgentActivities` subclass, or two modules
+            define it; the message names the modules.
+    """
     workflows: list[type] = []
+    agent_activities: tuple[str, type[AgentActivities]] | None = None
     for name in settings.extensions:
         module = importlib.import_module(name)
         extra = getattr(module, "registry", None)
         if isinstance(extra, AgentRegistry):
             registry.merge(extra)
         workflows.extend(getattr(module, "workflows", ()))
-    return workflows
+        cls = getattr(module, "agent_activities", None)
+        if cls is None:
+            continue
+        if not (isinstance(cls, type) and issubclass(cls, AgentActivities)):
+            raise ValueError(
+                f"CAIRN_EXTENSIONS: {name}.agent_activities must be a subclass of "
+                f"AgentActivities, got {cls!r}"
+            )
+        if agent_activities is not None:
+            raise ValueError(
+                f"CAIRN_EXTENSIONS: both {agent_activities[0]} and {name} define agent_activities"
+            )
+        agent_activities = (name, cls)
+    if agent_activities is None:
+        return Extensions(workflows=tuple(workflows))
+    return Extensions(workflows=tuple(workflows), agent_activities=agent_activities[1])
 
 
 def build_worker(
@@ -153,15 +190,19 @@ def build_worker(
     settings: Settings,
     registry: AgentRegistry | None = None,
     workflows: Sequence[type] = (),
+    agent_activities: type[AgentActivities] = AgentActivities,
 ) -> Worker:
-    """A worker for every Cairn workflow and activity (plus ``workflows``) on one store."""
+    """A worker for every Cairn workflow and activity (plus ``workflows``) on one store.
+
+    ``agent_activities`` runs the agent steps: `AgentActivities` or a subclass of it.
+    """
     # The demo's scripted behaviours first, so that a user's agents of the same name win.
     combined = register_demo(AgentRegistry())
     if registry is not None:
         combined.merge(registry)
     registry = combined
-    agents = AgentActivities(
-        store, registry, settings.providers, settings.faults, settings.capture_content
+    agents = agent_activities(
+        store, registry, settings.providers, capture_content=settings.capture_content
     )
     memory = MemoryActivities(store)
     return Worker(

@@ -14,10 +14,11 @@ from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
 from temporalio.exceptions import ActivityError, ApplicationError
 from temporalio.worker import Worker
 
-from activities import AgentActivities, AgentRegistry, MemoryActivities
+from activities import AgentRegistry, MemoryActivities
 from activities.contracts import AgentSpec, StepInput, StepRecord, StepResult
 from activities.llm import ChatMessage, ModelReply, ProviderSettings, ToolCall, ToolSpec, Usage
 from memory import CommitRecord, MemoryStore, Provenance
+from tests.activities.fault_points import with_faults
 from tests.activities.workflows_for_tests import WORKFLOWS, StepResults, Steps, StepsWorkflow
 
 TENANT = "acme"
@@ -45,9 +46,7 @@ class Harness:
         providers: ProviderSettings | None = None,
         store: MemoryStore | None = None,
     ) -> AsyncIterator[Worker]:
-        acts = AgentActivities(
-            store or self.store, self.registry, providers=providers, faults=faults
-        )
+        acts = with_faults(faults)(store or self.store, self.registry, providers=providers)
         mem = MemoryActivities(store or self.store)
         async with Worker(
             self.client,

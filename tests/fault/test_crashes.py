@@ -1,7 +1,8 @@
 """Scenarios 2 and 5: a worker dies before its step commits; a commit's outcome is unknown.
 
-Worker processes (``python worker.py``) hit the test-only fault points of `AgentActivities`
-on each step's first attempt: ``crash_before_commit`` exits the process after the model call,
+Worker processes (``python worker.py``) load tests/activities/fault_points.py by
+``CAIRN_EXTENSIONS`` and hit its fault points at `AgentActivities.checkpoint` on each step's
+first attempt: ``crash_before_commit`` exits the process after the model call,
 before the step's commit; ``raise_after_commit`` and ``raise_before_commit`` fail the attempt
 with the commit applied, or not, as a lost connection would. Scenario 1 (a SIGKILL after the
 commit) is tests/workflows/test_worker_crash.py.

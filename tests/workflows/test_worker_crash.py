@@ -45,16 +45,23 @@ class Workers:
     async def process(
         self, fault: str = "", **extra: str
     ) -> AsyncIterator[asyncio.subprocess.Process]:
-        """A worker process; ``extra`` environment variables override the defaults."""
+        """A worker process; ``extra`` environment variables override the defaults.
+
+        ``fault`` names fault points of tests/activities/fault_points.py, which is then loaded
+        into the process as one more ``CAIRN_EXTENSIONS`` module.
+        """
         self.count += 1
+        extensions = extra.pop("CAIRN_EXTENSIONS", "tests.workflows.crash_agents")
+        if fault:
+            extensions += ",tests.activities.fault_points"
         env = {
             **os.environ,
             "TEMPORAL_ADDRESS": self.client.service_client.config.target_host,
             "TEMPORAL_NAMESPACE": self.client.namespace,
             "CAIRN_TASK_QUEUE": self.task_queue,
             "CAIRN_MEMORY_URL": self.url,
-            "CAIRN_EXTENSIONS": "tests.workflows.crash_agents",
-            "CAIRN_FAULT": fault,
+            "CAIRN_EXTENSIONS": extensions,
+            "CAIRN_TEST_FAULT": fault,
             "CAIRN_SHUTDOWN_GRACE": "1",
             "CAIRN_TEST_CALL_LOG": str(self.calls),
             "CAIRN_TEST_GATE": str(self.gate),
