@@ -11,15 +11,19 @@ compare-and-set, so concurrent or retried compactions apply exactly once.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from activities.contracts import CompactInput, CompactResult
 from activities.heartbeat import heartbeating
 from activities.llm import ChatMessage, ModelClient, ToolSpec
 from activities.provenance import activity_provenance
-from memory import MemoryStore, NotFound
+from memory import NotFound
 from memory.context import SUMMARY_KEY
 from memory.records import StreamItem
 from memory.tokens import approx_tokens
+
+if TYPE_CHECKING:
+    from memory.store import MemoryStore
 
 INSTRUCTIONS = (
     "Summarize the conversation below for a colleague who will continue it. Keep every fact "

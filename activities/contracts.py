@@ -12,10 +12,10 @@ from string import Formatter
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, field_validator
 
-from memory.commit import to_json
 from memory.context import ContextSpec, Pinned, SearchSource
 from memory.namespace import check_segment
 from memory.records import MemoryRef
+from memory.values import to_json
 
 PREVIEW_CHARS = 280
 MAX_TASK_CHARS = 32_000

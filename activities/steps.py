@@ -9,8 +9,10 @@ a crash that followed the commit returns the stored result without calling the m
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 from pydantic import JsonValue, ValidationError
 from temporalio import activity
@@ -46,11 +48,14 @@ from activities.registry import (
     Tool,
     ToolContext,
 )
-from memory import Commit, Grants, MemoryStore, MemoryStoreError
+from memory import Grants, MemoryStoreError
 from memory.context import AssembledContext, build_context, default_counter
 from memory.errors import InvalidInput
 from memory.namespace import Namespace, parse
-from memory.policy import ScopedStore
+from memory.policy import ScopedCommit, ScopedStore
+
+if TYPE_CHECKING:
+    from memory.store import MemoryStore
 
 MAX_TOOL_RESULT_CHARS = 8000
 
@@ -106,9 +111,8 @@ class AgentActivities:
         registry: Python agents, scripted behaviours and tools this worker offers.
         providers: Credentials and endpoints of real model providers.
         capture_content: Record prompts and replies in spans (off unless asked for).
-
-    Extension point: a subclass may override `checkpoint`; a ``CAIRN_EXTENSIONS`` module
-    hands the worker such a subclass as ``agent_activities``.
+        faults: Test-only fault points (``crash_before_commit``, ``crash_after_commit``,
+            ``raise_after_commit``) that fire on an activity's first attempt; empty in production.
     """
 
     def __init__(
@@ -116,25 +120,23 @@ class AgentActivities:
         store: MemoryStore,
         registry: AgentRegistry | None = None,
         providers: ProviderSettings | None = None,
+        faults: frozenset[str] = frozenset(),
         capture_content: bool = False,
     ) -> None:
         self.store = store
         self.capture_content = capture_content
         self.registry = registry or AgentRegistry()
         self.providers = providers or ProviderSettings()
+        self.faults = faults
         self.count = default_counter()
 
-    async def checkpoint(self, point: str) -> None:
-        """Called at the points of a step where it may be observed or interrupted; a no-op here.
-
-        ``"before_commit"``: the step's output is computed and its commit not yet applied.
-        ``"after_commit"``: the commit is applied (or was, on an earlier attempt) and the
-        result not yet returned. Subclasses override this, e.g. a test extension that crashes
-        the process there to prove that a retried step never writes or calls its model twice.
-
-        Args:
-            point: ``"before_commit"`` or ``"after_commit"``.
-        """
+    def _fault(self, point: str) -> None:
+        if activity.info().attempt != 1:
+            return
+        if f"crash_{point}" in self.faults:
+            os._exit(137)
+        if f"raise_{point}" in self.faults:
+            raise RuntimeError(f"injected fault {point}")
 
     def model_for(self, agent: str, model_id: str) -> ModelClient:
         """The client for an agent's model; ``scripted`` uses the agent's registered script."""
@@ -166,16 +168,16 @@ class AgentActivities:
             if not commit.replayed:
                 started = time.monotonic()
                 record = await self._run(inp, bindings, memory, commit)
-                await self.checkpoint("before_commit")
+                self._fault("before_commit")
                 latency = int((time.monotonic() - started) * 1000)
                 commit.result = record.model_copy(update={"latency_ms": latency}).model_dump(
                     mode="json"
                 )
-        await self.checkpoint("after_commit")
+        self._fault("after_commit")
         return self._result(commit, bindings["run"])
 
     @staticmethod
-    def _result(commit: Commit, run: Namespace) -> StepResult:
+    def _result(commit: ScopedCommit, run: Namespace) -> StepResult:
         if commit.result is None:
             raise InvalidInput(f"step commit {commit.key!r} was forgotten; its result is gone")
         record = StepRecord.model_validate(commit.result)
@@ -200,7 +202,11 @@ class AgentActivities:
         )
 
     async def _run(
-        self, inp: StepInput, bindings: dict[str, Namespace], memory: ScopedStore, commit: Commit
+        self,
+        inp: StepInput,
+        bindings: dict[str, Namespace],
+        memory: ScopedStore,
+        commit: ScopedCommit,
     ) -> StepRecord:
         agent = inp.agent
         # The step's own writes: a spec that cannot make them fails before any model call.
@@ -263,7 +269,7 @@ class AgentActivities:
         )
 
     async def _model_loop(
-        self, inp: StepInput, context: AssembledContext, tool_ctx: ToolContext, commit: Commit
+        self, inp: StepInput, context: AssembledContext, tool_ctx: ToolContext, commit: ScopedCommit
     ) -> tuple[AgentOutput, str, bool, StepUsage, list[ToolCallRecord]]:
         """Call the model, running the tools it asks for, at most ``max_tool_rounds`` times."""
         agent = inp.agent

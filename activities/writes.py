@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from temporalio import activity
 
 from activities.contracts import WriteInput, WriteResult
 from activities.failures import temporal_failures
 from activities.provenance import activity_commit_key, activity_provenance
-from memory import Grants, MemoryStore
+from memory import Grants
 from memory.namespace import parse
+
+if TYPE_CHECKING:
+    from memory.store import MemoryStore
 
 
 class MemoryActivities:

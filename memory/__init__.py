@@ -5,9 +5,15 @@
 ...     c.put(("acme", "session", "s-42"), "plan", {"steps": ["research", "write"]})
 >>> (await store.get(("acme", "session", "s-42"), "plan")).value
 {'steps': ['research', 'write']}
+
+Public submodules: `memory.records` (value models), `memory.values` (the value codec),
+`memory.namespace`, `memory.errors`, `memory.context`, `memory.policy`, `memory.store`. The
+store is loaded on first use, so importing `memory` for its models loads no database driver.
 """
 
-from memory.commit import Commit, Merge
+from typing import TYPE_CHECKING, Any
+
+from memory.commit import Commit
 from memory.errors import (
     AccessDenied,
     ConflictError,
@@ -19,7 +25,6 @@ from memory.errors import (
 )
 from memory.namespace import Namespace
 from memory.policy import Grants, ScopedStore
-from memory.purge import purge_run
 from memory.records import (
     AuditRecord,
     CommitRecord,
@@ -27,10 +32,14 @@ from memory.records import (
     MemoryRef,
     Page,
     Provenance,
+    PurgeReport,
     SearchHit,
     StreamItem,
 )
-from memory.store import MemoryStore
+from memory.values import Merge
+
+if TYPE_CHECKING:
+    from memory.store import MemoryStore
 
 __all__ = [
     "AccessDenied",
@@ -49,10 +58,20 @@ __all__ = [
     "NotFound",
     "Page",
     "Provenance",
+    "PurgeReport",
     "ScopedStore",
     "SearchHit",
     "StoreUnavailable",
     "StreamItem",
     "ValueTooLarge",
-    "purge_run",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # PEP 562: the store pulls in SQLAlchemy and the database drivers, which workflows (and
+    # anyone importing only the models) must not pay for.
+    if name == "MemoryStore":
+        from memory.store import MemoryStore
+
+        return MemoryStore
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -4,101 +4,25 @@
 on entry (so a replayed step can skip its work), buffers `put`, `append` and `delete` (validating
 each at once, so a bad value fails before anything is written), and applies all of them in one
 database transaction on a clean exit. Nothing is applied when the body raises.
+
+A `Commit` knows nothing of the store: it is handed the two things it needs, a way to find an
+applied commit by key and a way to apply operations (`FindCommit`, `ApplyCommit`).
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Literal
 
-from pydantic import BaseModel, JsonValue
-from pydantic_core import from_json
+from pydantic import JsonValue
 
-from memory.errors import InvalidInput, ValueTooLarge
+from memory.errors import InvalidInput
 from memory.namespace import Namespace, check_key, check_namespace, check_segment, check_tags
 from memory.records import MemoryRef, Provenance
-
-if TYPE_CHECKING:
-    from memory.store import MemoryStore
-
-Reducer = Callable[[JsonValue, JsonValue], JsonValue]
-Merge = Literal["replace", "append"] | Reducer
-"""How a put combines with the current value: ``"replace"`` (last writer wins), ``"append"``
-(the current value is a list and the new value is added to it), or a reducer
-``(current, new) -> merged`` run inside the write lock, so concurrent merges lose nothing."""
-
-MAX_RESULT_BYTES = 64 * 1024
-
-MAX_VALUE_DEPTH = 100
-"""How deeply lists and objects may nest in a value (pydantic cannot read much deeper ones)."""
-
-
-def dumps(value: object) -> str:
-    """Compact JSON for storage; pydantic models are dumped in JSON mode first."""
-    if isinstance(value, BaseModel):
-        value = value.model_dump(mode="json")
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-
-
-def _shape_problem(value: object) -> str | None:
-    """What makes ``value`` unfit to store as JSON that reads back unchanged, if anything.
-
-    Iterative, so a pathologically deep value cannot exhaust the stack.
-    """
-    stack: list[tuple[object, int]] = [(value, 1)]
-    while stack:
-        v, depth = stack.pop()
-        if isinstance(v, dict):
-            children: Iterable[object] = v.values()
-            bad = next((k for k in v if not isinstance(k, str)), None)
-            if bad is not None:
-                return f"has a non-string object key {bad!r} (JSON object keys are strings)"
-        elif isinstance(v, (list, tuple)):
-            children = v
-        else:
-            continue
-        if depth > MAX_VALUE_DEPTH:
-            return f"nests lists and objects more than {MAX_VALUE_DEPTH} levels deep"
-        stack.extend((child, depth + 1) for child in children)
-    return None
-
-
-def to_json(value: object, what: str | Callable[[], str]) -> str:
-    """Encode a value for storage, or raise `InvalidInput` saying what is wrong with it.
-
-    ``what`` names the value in the message (e.g. ``"value for 'acme/s' key 'plan'"``), or is
-    a function that does, called only when there is a message to write.
-    """
-    if isinstance(value, BaseModel):
-        value = value.model_dump(mode="json")
-    problem = _shape_problem(value)
-    if problem is None:
-        try:
-            text = dumps(value)
-        except (TypeError, ValueError, RecursionError) as exc:
-            problem = f"is not JSON-serializable: {exc}"
-    if problem is None:
-        try:
-            text.encode("utf-8")
-            return text
-        except UnicodeEncodeError:
-            problem = "contains invalid Unicode (a lone surrogate)"
-    raise InvalidInput(f"{what if isinstance(what, str) else what()} {problem}")
-
-
-def encode_value(namespace: Namespace, key: str, value: object, limit: int) -> str:
-    """Validate and encode a value, enforcing the size cap before anything is written."""
-    text = to_json(value, lambda: f"value for {'/'.join(namespace)!r} key {key!r}")
-    # Characters are at most 4 bytes of UTF-8: most values need no count.
-    size = len(text) if text.isascii() else len(text.encode("utf-8"))
-    if size > limit:
-        raise ValueTooLarge(namespace, key, size, limit)
-    return text
-
+from memory.values import Merge, encode_result, encode_value
 
 MAX_TTL = timedelta(days=100 * 365)
 
@@ -200,6 +124,12 @@ class Applied:
     tenant: str | None = None
 
 
+FindCommit = Callable[[str], Awaitable[Applied | None]]
+"""Look up the commit applied under an idempotency key, if any."""
+ApplyCommit = Callable[[str, Provenance, list[Op], str], Awaitable[Applied]]
+"""Apply ``(key, provenance, ops in lock order, encoded result)`` in one transaction."""
+
+
 class Commit:
     """Collects one step's writes; see the module docstring. Create with `MemoryStore.commit`.
 
@@ -209,10 +139,20 @@ class Commit:
     """
 
     def __init__(
-        self, store: MemoryStore, key: str, provenance: Provenance, *, check_replay: bool = True
+        self,
+        key: str,
+        provenance: Provenance,
+        *,
+        apply: ApplyCommit,
+        find: FindCommit | None,
+        max_value_bytes: int,
     ) -> None:
-        self._store = store
-        self._check_replay = check_replay
+        self._apply = apply
+        # A generated key (``adhoc:<uuid4>``) cannot have been applied yet, so looking it up
+        # would cost a transaction for nothing (``find=None``); the claim's ON CONFLICT still
+        # guards the write.
+        self._find = find
+        self._max_value_bytes = max_value_bytes
         self.key = key
         self.provenance = provenance
         self.ops: list[Op] = []
@@ -220,13 +160,13 @@ class Commit:
         self.seq: int | None = None
         self.replayed = False
         self.writes: tuple[MemoryRef, ...] = ()
+        self.tenant: str | None = None
+        """The tenant of the applied commit (for a replay, of the commit first applied)."""
         self._applied: Applied | None = None
 
     async def __aenter__(self) -> Commit:
-        # A generated key (``adhoc:<uuid4>``) cannot have been applied yet, so looking it up
-        # would cost a transaction for nothing; the claim's ON CONFLICT still guards the write.
-        if self._check_replay:
-            previous = await self._store._find_commit(self.key)
+        if self._find is not None:
+            previous = await self._find(self.key)
             if previous is not None:
                 self._done(previous)
         return self
@@ -243,13 +183,9 @@ class Commit:
             # The body may have assigned `result`; a replay reports the stored one.
             self._done(self._applied)
             return
-        result = self.result
-        encoded = "null" if result is None else to_json(result, f"result of commit {self.key!r}")
-        size = len(encoded.encode("utf-8"))
-        if size > MAX_RESULT_BYTES:
-            raise ValueTooLarge(("commit",), self.key, size, MAX_RESULT_BYTES)
+        encoded = encode_result(self.key, self.result)
         ops = sorted(self.ops, key=lambda op: op.order)
-        self._done(await self._store._apply(self.key, self.provenance, ops, encoded))
+        self._done(await self._apply(self.key, self.provenance, ops, encoded))
 
     def _done(self, applied: Applied) -> None:
         self._applied = applied
@@ -257,6 +193,7 @@ class Commit:
         self.replayed = applied.replayed
         self.result = applied.result
         self.writes = applied.writes
+        self.tenant = applied.tenant
 
     def put(
         self,
@@ -296,7 +233,7 @@ class Commit:
                 "put",
                 ns,
                 key,
-                encode_value(ns, key, value, self._store.max_value_bytes),
+                encode_value(ns, key, value, self._max_value_bytes),
                 check_tags(tags),
                 ttl,
                 expected_version,
@@ -316,39 +253,9 @@ class Commit:
         """Append ``item`` to the stream ``(namespace, stream)``; streams never conflict."""
         ns = check_namespace(namespace)
         check_segment(stream, "stream name")
-        self._add(
-            Op("append", ns, stream, encode_value(ns, stream, item, self._store.max_value_bytes))
-        )
+        self._add(Op("append", ns, stream, encode_value(ns, stream, item, self._max_value_bytes)))
 
     def _add(self, op: Op) -> None:
         if self.seq is not None and not self.replayed:
             raise InvalidInput("this commit was already applied; open a new one")
         self.ops.append(op)
-
-
-def reduce(merge: Merge, current: JsonValue, new: JsonValue) -> JsonValue:
-    """Combine a put's value with the current one under its merge policy."""
-    if merge == "replace":
-        return new
-    if merge == "append":
-        if current is None:
-            return [new]
-        if not isinstance(current, list):
-            raise InvalidInput("merge='append' needs the current value to be a list")
-        return [*current, new]
-    return merge(current, new)
-
-
-def loads(text: str | None) -> Any:
-    """Decode stored JSON (None stays None).
-
-    pydantic-core's parser reads it three times faster than the standard library, big
-    integers included (orjson would turn those into floats); what it refuses (a lone
-    surrogate escape) the standard library reads.
-    """
-    if text is None:
-        return None
-    try:
-        return from_json(text)
-    except ValueError:
-        return json.loads(text)

@@ -183,7 +183,7 @@ def _translated(conn: Connection, compiled: Compiled, error: Any) -> exc.DBAPIEr
     disconnect = dialect.is_disconnect(error, wrapper.dbapi_connection, None)
     if disconnect:
         # What `Connection._handle_dbapi_exception` does; the pool has no public spelling.
-        conn.engine.pool._invalidate(wrapper, error)
+        conn.engine.pool._invalidate(wrapper, error)  # noqa: SLF001, RUF100
         conn.invalidate(error)
     translated = exc.DBAPIError.instance(
         compiled.sql,

@@ -9,13 +9,12 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import Connection, func, select, text, true
 
 from memory import schema
-from memory.commit import Applied, Op, dumps
+from memory.commit import Applied, Op
 from memory.errors import InvalidInput
 from memory.namespace import Namespace, decode
 from memory.records import Provenance
+from memory.values import dumps
 from memory.writer import apply_commit, find_commit, under, unexpired
-
-h, e, st, si = schema.heads, schema.entries, schema.streams, schema.stream_items
 
 
 def fork(
@@ -48,21 +47,31 @@ def snapshot_ops(
     conn: Connection, src: Namespace, dst: Namespace, as_of: int | None, now: datetime
 ) -> list[Op]:
     """The writes that recreate ``src``'s state as of commit ``as_of`` under ``dst``."""
-    seq_ok = e.c.commit_seq <= as_of if as_of is not None else true()
+    seq_ok = schema.entries.c.commit_seq <= as_of if as_of is not None else true()
     latest = (
-        select(e.c.ns, e.c.key, func.max(e.c.version).label("v"))
-        .where(under(e.c.ns, src), seq_ok)
-        .group_by(e.c.ns, e.c.key)
+        select(
+            schema.entries.c.ns, schema.entries.c.key, func.max(schema.entries.c.version).label("v")
+        )
+        .where(under(schema.entries.c.ns, src), seq_ok)
+        .group_by(schema.entries.c.ns, schema.entries.c.key)
         .subquery()
     )
     rows = conn.execute(
-        select(e.c.ns, e.c.key, e.c.value, e.c.tags, e.c.expires_at)
+        select(
+            schema.entries.c.ns,
+            schema.entries.c.key,
+            schema.entries.c.value,
+            schema.entries.c.tags,
+            schema.entries.c.expires_at,
+        )
         .join(
             latest,
-            (e.c.ns == latest.c.ns) & (e.c.key == latest.c.key) & (e.c.version == latest.c.v),
+            (schema.entries.c.ns == latest.c.ns)
+            & (schema.entries.c.key == latest.c.key)
+            & (schema.entries.c.version == latest.c.v),
         )
-        .where(~e.c.deleted, unexpired(e, now))
-        .order_by(e.c.ns, e.c.key)
+        .where(~schema.entries.c.deleted, unexpired(schema.entries, now))
+        .order_by(schema.entries.c.ns, schema.entries.c.key)
     ).all()
 
     def moved(ns: str) -> Namespace:
@@ -73,13 +82,17 @@ def snapshot_ops(
         Op("put", moved(r.ns), r.key, r.value, tuple(r.tags.split()), _remaining(r.expires_at, now))
         for r in rows
     ]
-    item_ok = si.c.commit_seq <= as_of if as_of is not None else true()
+    item_ok = schema.stream_items.c.commit_seq <= as_of if as_of is not None else true()
     ops += [
         Op("append", moved(r.ns), r.stream, r.item)
         for r in conn.execute(
-            select(si.c.ns, si.c.stream, si.c.item)
-            .where(under(si.c.ns, src), item_ok)
-            .order_by(si.c.ns, si.c.stream, si.c.seq)
+            select(
+                schema.stream_items.c.ns, schema.stream_items.c.stream, schema.stream_items.c.item
+            )
+            .where(under(schema.stream_items.c.ns, src), item_ok)
+            .order_by(
+                schema.stream_items.c.ns, schema.stream_items.c.stream, schema.stream_items.c.seq
+            )
         )
     ]
     return ops
@@ -113,7 +126,7 @@ def lock_tenant_forks(conn: Connection, tenant: str) -> None:
 
 def is_empty(conn: Connection, prefix: Namespace) -> bool:
     """Whether no entry or stream exists at or under ``prefix``."""
-    for column in (h.c.ns, st.c.ns):
+    for column in (schema.heads.c.ns, schema.streams.c.ns):
         if conn.execute(select(column).where(under(column, prefix)).limit(1)).first():
             return False
     return True

@@ -12,15 +12,28 @@ from __future__ import annotations
 import builtins
 from collections.abc import Sequence
 from datetime import timedelta
-from typing import Any
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import BaseModel, ConfigDict, JsonValue, field_validator
 
-from memory.commit import Applied, Commit, Merge, check_provenance
+from memory.commit import Commit, check_provenance
 from memory.errors import AccessDenied, InvalidInput, NotFound
 from memory.namespace import Namespace, check_namespace, check_segment
-from memory.records import AuditRecord, CommitRecord, Entry, Page, Provenance, SearchHit, StreamItem
-from memory.store import MemoryStore
+from memory.records import (
+    AuditRecord,
+    CommitRecord,
+    Entry,
+    MemoryRef,
+    Page,
+    Provenance,
+    SearchHit,
+    StreamItem,
+)
+from memory.values import Merge
+
+if TYPE_CHECKING:
+    from memory.store import MemoryStore
 
 
 def _pattern(text: str) -> tuple[str, ...]:
@@ -68,27 +81,73 @@ class Grants(BaseModel):
         return any(matches(_pattern(p), namespace) for p in patterns)
 
 
-class ScopedCommit(Commit):
-    """A commit whose writes are checked against the handle's grants as they are made."""
+class ScopedCommit:
+    """A `Commit` whose writes are checked against a scoped handle's grants as they are made.
 
-    def __init__(
-        self,
-        store: MemoryStore,
-        key: str,
-        provenance: Provenance,
-        scope: ScopedStore,
-        *,
-        check_replay: bool = True,
-    ):
-        super().__init__(store, key, provenance, check_replay=check_replay)
+    It wraps the store's commit and offers the same interface: a write that the grants refuse
+    raises `AccessDenied` before it is buffered, so nothing of it can be written.
+    """
+
+    def __init__(self, commit: Commit, scope: ScopedStore) -> None:
+        self._commit = commit
         self._scope = scope
+        self._refused = False
 
-    def _done(self, applied: Applied) -> None:
+    @property
+    def key(self) -> str:
+        """The commit's idempotency key."""
+        return self._commit.key
+
+    @property
+    def provenance(self) -> Provenance:
+        """The provenance the commit is written with (this handle's tenant)."""
+        return self._commit.provenance
+
+    @property
+    def seq(self) -> int | None:
+        """See `Commit.seq`."""
+        return None if self._refused else self._commit.seq
+
+    @property
+    def replayed(self) -> bool:
+        """See `Commit.replayed`."""
+        return not self._refused and self._commit.replayed
+
+    @property
+    def writes(self) -> tuple[MemoryRef, ...]:
+        """See `Commit.writes`."""
+        return () if self._refused else self._commit.writes
+
+    @property
+    def result(self) -> JsonValue:
+        """See `Commit.result`."""
+        return None if self._refused else self._commit.result
+
+    @result.setter
+    def result(self, value: JsonValue) -> None:
+        self._commit.result = value
+
+    async def __aenter__(self) -> ScopedCommit:
+        await self._commit.__aenter__()
+        self._own_tenant()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self._commit.__aexit__(exc_type, exc, tb)
+        if exc_type is None:
+            self._own_tenant()
+
+    def _own_tenant(self) -> None:
         # Commit keys are unique across tenants: replaying another tenant's commit would hand
-        # this handle that tenant's stored result, so it is refused instead.
-        if applied.replayed and applied.tenant != self._scope.tenant:
+        # this handle that tenant's stored result, so it is refused, and hidden, instead.
+        if self._commit.replayed and self._commit.tenant != self._scope.tenant:
+            self._refused = True
             raise self._scope.reused_key(self.key)
-        super()._done(applied)
 
     def put(
         self,
@@ -103,7 +162,7 @@ class ScopedCommit(Commit):
     ) -> None:
         """Check the write grant, then `Commit.put`."""
         self._scope.check("write", namespace)
-        super().put(
+        self._commit.put(
             namespace,
             key,
             value,
@@ -118,12 +177,12 @@ class ScopedCommit(Commit):
     ) -> None:
         """Check the write grant, then `Commit.delete`."""
         self._scope.check("write", namespace)
-        super().delete(namespace, key, expected_version=expected_version)
+        self._commit.delete(namespace, key, expected_version=expected_version)
 
     def append(self, namespace: Sequence[str], stream: str, item: object) -> None:
         """Check the write grant, then `Commit.append`."""
         self._scope.check("write", namespace)
-        super().append(namespace, stream, item)
+        self._commit.append(namespace, stream, item)
 
 
 class ScopedStore:
@@ -148,7 +207,9 @@ class ScopedStore:
         """The error for a commit key that another tenant's commit already holds."""
         return AccessDenied(self.principal, (self.tenant,), f"reuse commit key {key!r} in")
 
-    def commit(self, *, key: str | None = None, provenance: Provenance | None = None) -> Commit:
+    def commit(
+        self, *, key: str | None = None, provenance: Provenance | None = None
+    ) -> ScopedCommit:
         """Like `MemoryStore.commit`; the provenance names this tenant and, by default, agent.
 
         Raises:
@@ -157,8 +218,7 @@ class ScopedStore:
         prov = check_provenance(provenance).model_copy(update={"tenant": self.tenant})
         if prov.agent is None:
             prov = prov.model_copy(update={"agent": self.principal})
-        plain = self.store.commit(key=key, provenance=prov)
-        return ScopedCommit(self.store, plain.key, prov, self, check_replay=key is not None)
+        return ScopedCommit(self.store.commit(key=key, provenance=prov), self)
 
     async def get(self, namespace: Sequence[str], key: str, **kw: Any) -> Any:
         """`MemoryStore.get` within the read grants."""

@@ -1,10 +1,10 @@
 """Purging by provenance: everything one workflow wrote, and everything derived from it.
 
 For memory poisoning: when a run is found to have written something it should not have
-(instructions posing as data, say), `purge_run` removes it for good. The commits to purge are
-the workflow's own (every run) and, transitively, every commit whose recorded reads used what
-a purged commit wrote: a step's result lists the exact versions its context was built from
-(``input_refs``), so an agent that read the poison loses what it wrote too. In one write
+(instructions posing as data, say), `MemoryStore.purge_run` removes it for good. The commits to
+purge are the workflow's own (every run) and, transitively, every commit whose recorded reads
+used what a purged commit wrote: a step's result lists the exact versions its context was built
+from (``input_refs``), so an agent that read the poison loses what it wrote too. In one write
 transaction the versions and stream items those commits wrote are deleted, history included;
 their results are scrubbed (they may quote the data); one new commit puts every key whose
 current version was purged back to its latest surviving version, or deletes it when none
@@ -22,66 +22,35 @@ from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
 from sqlalchemy import Connection, delete, insert, select, update
 
 from memory import schema, search
-from memory.commit import Op, check_text, dumps
+from memory.commit import Op
 from memory.errors import NotFound
 from memory.namespace import decode
-from memory.records import Provenance
-from memory.store import MAX_PRINCIPAL, MemoryStore
+from memory.records import Provenance, PurgeReport
+from memory.values import dumps
 from memory.writer import apply_commit, serialize_commits, unexpired, unindex
-
-h, e, c = schema.heads, schema.entries, schema.commits
-si, sd = schema.stream_items, schema.search_docs
 
 Written = tuple[str, str, str, int]
 """What a commit wrote: ``(kind, stored namespace, key or stream, version or seq)``."""
 
 
-class PurgeReport(BaseModel):
-    """What `purge_run` removed and restored."""
-
-    model_config = ConfigDict(frozen=True)
-    workflow_id: str
-    commits: tuple[int, ...]
-    """The workflow's own commits."""
-    derived: tuple[int, ...]
-    """Other commits that read what a purged commit wrote (transitively)."""
-    versions: int
-    stream_items: int
-    restored: int
-    """Keys put back to their latest surviving version."""
-    deleted: int
-    """Keys deleted because no version of theirs survived."""
-    purge_commit: int
-    """The commit that restored and deleted those keys."""
-
-
-async def purge_run(
-    store: MemoryStore, workflow_id: str, *, principal: str | None = None
-) -> PurgeReport:
-    """Purge every commit of ``workflow_id`` and every commit derived from them; audit it.
-
-    Raises:
-        InvalidInput: A malformed workflow id or principal.
-        NotFound: The workflow made no commits.
-    """
-    check_text(workflow_id, "workflow_id", 1000)
-    if principal is not None:
-        check_text(principal, "principal", MAX_PRINCIPAL)
-    return await store._run(
-        _purge, workflow_id, principal, store._now(), store.max_value_bytes, write=True
-    )
-
-
-def _purge(
+def purge(
     conn: Connection, workflow_id: str, principal: str | None, now: datetime, limit: int
 ) -> PurgeReport:
+    """Purge ``workflow_id``'s commits and those derived from them, in ``conn``'s transaction.
+
+    Raises:
+        NotFound: The workflow made no commits.
+    """
     # No commit may land between finding what to purge and purging it.
     serialize_commits(conn)
-    own = set(conn.execute(select(c.c.seq).where(c.c.workflow_id == workflow_id)).scalars())
+    own = set(
+        conn.execute(
+            select(schema.commits.c.seq).where(schema.commits.c.workflow_id == workflow_id)
+        ).scalars()
+    )
     if not own:
         raise NotFound(f"commits of workflow {workflow_id!r}")
     purged = set(own)
@@ -91,7 +60,9 @@ def _purge(
         readers = {
             seq
             for seq, result in conn.execute(
-                select(c.c.seq, c.c.result).where(c.c.seq > min(purged), c.c.result.is_not(None))
+                select(schema.commits.c.seq, schema.commits.c.result).where(
+                    schema.commits.c.seq > min(purged), schema.commits.c.result.is_not(None)
+                )
             )
             if seq not in purged and frontier & _reads(result)
         }
@@ -103,13 +74,21 @@ def _purge(
     # Keys whose current version goes: they are put back (or deleted) by the purge commit.
     current = {
         (r.ns, r.key)
-        for r in conn.execute(select(h.c.ns, h.c.key).where(h.c.commit_seq.in_(purged)))
+        for r in conn.execute(
+            select(schema.heads.c.ns, schema.heads.c.key).where(
+                schema.heads.c.commit_seq.in_(purged)
+            )
+        )
     }
     counts = {"stream_items": 0, "versions": 0}
     for kind, ns, key, version in written:
-        doc = (sd.c.ns == ns) & (sd.c.key == key) & (sd.c.version == version)
-        unindex(conn, doc & (sd.c.kind == kind))
-    for name, table in (("versions", e), ("stream_items", si)):
+        doc = (
+            (schema.search_docs.c.ns == ns)
+            & (schema.search_docs.c.key == key)
+            & (schema.search_docs.c.version == version)
+        )
+        unindex(conn, doc & (schema.search_docs.c.kind == kind))
+    for name, table in (("versions", schema.entries), ("stream_items", schema.stream_items)):
         counts[name] = conn.execute(delete(table).where(table.c.commit_seq.in_(purged))).rowcount
     ops = [_restore(conn, ns, key, now) for ns, key in sorted(current & keys)]
     result = {"purged_workflow": workflow_id, "commits": len(purged)}
@@ -123,7 +102,11 @@ def _purge(
         limit,
     )
     # The scrubbed commits keep their provenance (who wrote, when) for the audit trail.
-    conn.execute(update(c).where(c.c.seq.in_(purged)).values(result=None, forgotten=True))
+    conn.execute(
+        update(schema.commits)
+        .where(schema.commits.c.seq.in_(purged))
+        .values(result=None, forgotten=True)
+    )
     search.purge_deleted_terms(conn)
     restored = sum(1 for op in ops if op.kind == "put")
     detail = {**counts, "commits": len(purged), "restored": restored}
@@ -146,12 +129,18 @@ def _written(conn: Connection, seqs: Iterable[int]) -> set[Written]:
         return set()
     found = {
         ("entry", r.ns, r.key, r.version)
-        for r in conn.execute(select(e.c.ns, e.c.key, e.c.version).where(e.c.commit_seq.in_(seqs)))
+        for r in conn.execute(
+            select(schema.entries.c.ns, schema.entries.c.key, schema.entries.c.version).where(
+                schema.entries.c.commit_seq.in_(seqs)
+            )
+        )
     }
     found |= {
         ("stream", r.ns, r.stream, r.seq)
         for r in conn.execute(
-            select(si.c.ns, si.c.stream, si.c.seq).where(si.c.commit_seq.in_(seqs))
+            select(
+                schema.stream_items.c.ns, schema.stream_items.c.stream, schema.stream_items.c.seq
+            ).where(schema.stream_items.c.commit_seq.in_(seqs))
         )
     }
     return found
@@ -172,9 +161,16 @@ def _reads(result: str) -> set[Written]:
 def _restore(conn: Connection, ns: str, key: str, now: datetime) -> Op:
     """Put a key back to its latest surviving version, or delete it when none survives."""
     row = conn.execute(
-        select(e.c.value, e.c.tags, e.c.expires_at, e.c.deleted)
-        .where(e.c.ns == ns, e.c.key == key, unexpired(e, now))
-        .order_by(e.c.version.desc())
+        select(
+            schema.entries.c.value,
+            schema.entries.c.tags,
+            schema.entries.c.expires_at,
+            schema.entries.c.deleted,
+        )
+        .where(
+            schema.entries.c.ns == ns, schema.entries.c.key == key, unexpired(schema.entries, now)
+        )
+        .order_by(schema.entries.c.version.desc())
         .limit(1)
     ).first()
     if row is None or row.deleted:

@@ -17,7 +17,6 @@ from typing import Any
 from sqlalchemy import Connection, Row, bindparam, or_, select, tuple_
 
 from memory import schema, search
-from memory.commit import loads
 from memory.driver import Read, Rows, Statement
 from memory.errors import InvalidInput, NotFound
 from memory.namespace import Namespace, check_key, check_namespace, decode, encode
@@ -31,31 +30,29 @@ from memory.records import (
     StreamItem,
     trusted,
 )
+from memory.values import loads
 from memory.writer import commit_writes, under
 
-h, e, c = schema.heads, schema.entries, schema.commits
-si = schema.stream_items
-
 _PROVENANCE = (
-    c.c.tenant,
-    c.c.workflow_id,
-    c.c.run_id,
-    c.c.activity_id,
-    c.c.attempt,
-    c.c.agent,
-    c.c.trace_id,
+    schema.commits.c.tenant,
+    schema.commits.c.workflow_id,
+    schema.commits.c.run_id,
+    schema.commits.c.activity_id,
+    schema.commits.c.attempt,
+    schema.commits.c.agent,
+    schema.commits.c.trace_id,
 )
 _PROVENANCE_FIELDS = tuple(col.name for col in _PROVENANCE)
 _ENTRY = (
-    e.c.ns,
-    e.c.key,
-    e.c.value,
-    e.c.version,
-    e.c.commit_seq,
-    e.c.created_at,
-    e.c.tags,
-    e.c.expires_at,
-    e.c.deleted,
+    schema.entries.c.ns,
+    schema.entries.c.key,
+    schema.entries.c.value,
+    schema.entries.c.version,
+    schema.entries.c.commit_seq,
+    schema.entries.c.created_at,
+    schema.entries.c.tags,
+    schema.entries.c.expires_at,
+    schema.entries.c.deleted,
 )
 
 
@@ -102,29 +99,38 @@ def _entry(row: Sequence[Any], namespace: Namespace | None = None) -> Entry:
 
 
 def _live(now: Any) -> Any:
-    return or_(e.c.expires_at.is_(None), e.c.expires_at > now)
+    return or_(schema.entries.c.expires_at.is_(None), schema.entries.c.expires_at > now)
 
 
 def _what(ns: Namespace, key: str) -> str:
     return f"{encode(ns)!r} key {key!r}"
 
 
-_VERSIONS = select(*_ENTRY, *_PROVENANCE).outerjoin(c, c.c.seq == e.c.commit_seq)
+_VERSIONS = select(*_ENTRY, *_PROVENANCE).outerjoin(
+    schema.commits, schema.commits.c.seq == schema.entries.c.commit_seq
+)
 _GET = Statement(
     _VERSIONS.join(
-        h, (h.c.ns == e.c.ns) & (h.c.key == e.c.key) & (h.c.version == e.c.version)
-    ).where(h.c.ns == bindparam("ns"), h.c.key == bindparam("key"))
+        schema.heads,
+        (schema.heads.c.ns == schema.entries.c.ns)
+        & (schema.heads.c.key == schema.entries.c.key)
+        & (schema.heads.c.version == schema.entries.c.version),
+    ).where(schema.heads.c.ns == bindparam("ns"), schema.heads.c.key == bindparam("key"))
 )
 _GET_AS_OF = Statement(
     _VERSIONS.where(
-        e.c.ns == bindparam("ns"), e.c.key == bindparam("key"), e.c.commit_seq <= bindparam("as_of")
+        schema.entries.c.ns == bindparam("ns"),
+        schema.entries.c.key == bindparam("key"),
+        schema.entries.c.commit_seq <= bindparam("as_of"),
     )
-    .order_by(e.c.version.desc())
+    .order_by(schema.entries.c.version.desc())
     .limit(1)
 )
 _HISTORY = _VERSIONS.where(
-    e.c.ns == bindparam("ns"), e.c.key == bindparam("key"), _live(bindparam("now"))
-).order_by(e.c.version)
+    schema.entries.c.ns == bindparam("ns"),
+    schema.entries.c.key == bindparam("key"),
+    _live(bindparam("now")),
+).order_by(schema.entries.c.version)
 _HISTORY_ALL = Statement(_HISTORY)
 _HISTORY_LIMIT = Statement(_HISTORY.limit(bindparam("limit")))
 
@@ -182,18 +188,23 @@ def list_entries(
     """Live current entries at or under ``prefix`` in (namespace, key) order, one page."""
     stmt = (
         select(*_ENTRY, *_PROVENANCE)
-        .select_from(h)
-        .join(e, (h.c.ns == e.c.ns) & (h.c.key == e.c.key) & (h.c.version == e.c.version))
-        .outerjoin(c, c.c.seq == e.c.commit_seq)
-        .where(under(h.c.ns, prefix), ~h.c.deleted)
-        .where(or_(h.c.expires_at.is_(None), h.c.expires_at > now))
+        .select_from(schema.heads)
+        .join(
+            schema.entries,
+            (schema.heads.c.ns == schema.entries.c.ns)
+            & (schema.heads.c.key == schema.entries.c.key)
+            & (schema.heads.c.version == schema.entries.c.version),
+        )
+        .outerjoin(schema.commits, schema.commits.c.seq == schema.entries.c.commit_seq)
+        .where(under(schema.heads.c.ns, prefix), ~schema.heads.c.deleted)
+        .where(or_(schema.heads.c.expires_at.is_(None), schema.heads.c.expires_at > now))
     )
     for tag in tags:
         # Tags are validated segments (no spaces), stored space-separated.
-        stmt = stmt.where((" " + e.c.tags + " ").contains(f" {tag} ", autoescape=True))
+        stmt = stmt.where((" " + schema.entries.c.tags + " ").contains(f" {tag} ", autoescape=True))
     if cursor is not None:
-        stmt = stmt.where(tuple_(h.c.ns, h.c.key) > tuple_(*_cursor(cursor)))
-    rows = conn.execute(stmt.order_by(h.c.ns, h.c.key).limit(limit + 1)).all()
+        stmt = stmt.where(tuple_(schema.heads.c.ns, schema.heads.c.key) > tuple_(*_cursor(cursor)))
+    rows = conn.execute(stmt.order_by(schema.heads.c.ns, schema.heads.c.key).limit(limit + 1)).all()
     next_cursor = None
     if len(rows) > limit:
         rows = rows[:limit]
@@ -217,13 +228,24 @@ def _item(row: Sequence[Any]) -> StreamItem:
     )
 
 
-_ITEMS = select(si.c.ns, si.c.stream, si.c.seq, si.c.commit_seq, si.c.item, si.c.created_at).where(
-    si.c.ns == bindparam("ns"), si.c.stream == bindparam("stream"), si.c.seq >= bindparam("start")
+_ITEMS = select(
+    schema.stream_items.c.ns,
+    schema.stream_items.c.stream,
+    schema.stream_items.c.seq,
+    schema.stream_items.c.commit_seq,
+    schema.stream_items.c.item,
+    schema.stream_items.c.created_at,
+).where(
+    schema.stream_items.c.ns == bindparam("ns"),
+    schema.stream_items.c.stream == bindparam("stream"),
+    schema.stream_items.c.seq >= bindparam("start"),
 )
-_TAIL = Statement(_ITEMS.order_by(si.c.seq.desc()).limit(bindparam("limit")))
-_RANGE = Statement(_ITEMS.order_by(si.c.seq).limit(bindparam("limit")))
+_TAIL = Statement(_ITEMS.order_by(schema.stream_items.c.seq.desc()).limit(bindparam("limit")))
+_RANGE = Statement(_ITEMS.order_by(schema.stream_items.c.seq).limit(bindparam("limit")))
 _RANGE_END = Statement(
-    _ITEMS.where(si.c.seq < bindparam("end")).order_by(si.c.seq).limit(bindparam("limit"))
+    _ITEMS.where(schema.stream_items.c.seq < bindparam("end"))
+    .order_by(schema.stream_items.c.seq)
+    .limit(bindparam("limit"))
 )
 
 
@@ -292,7 +314,7 @@ def _commit(conn: Connection, row: AnyRow) -> CommitRecord:
     )
 
 
-_GET_COMMIT = select(c).where(c.c.key == bindparam("key"))
+_GET_COMMIT = select(schema.commits).where(schema.commits.c.key == bindparam("key"))
 
 
 def get_commit(conn: Connection, key: str) -> CommitRecord:
@@ -307,18 +329,20 @@ def list_commits(
     conn: Connection, workflow_id: str | None, tenant: str | None, after_seq: int, limit: int
 ) -> list[CommitRecord]:
     """Commits in sequence order, optionally of one workflow or tenant."""
-    stmt = select(c).where(c.c.seq > after_seq)
+    stmt = select(schema.commits).where(schema.commits.c.seq > after_seq)
     if workflow_id is not None:
-        stmt = stmt.where(c.c.workflow_id == workflow_id)
+        stmt = stmt.where(schema.commits.c.workflow_id == workflow_id)
     if tenant is not None:
-        stmt = stmt.where(c.c.tenant == tenant)
-    return [_commit(conn, r) for r in conn.execute(stmt.order_by(c.c.seq).limit(limit)).all()]
+        stmt = stmt.where(schema.commits.c.tenant == tenant)
+    return [
+        _commit(conn, r)
+        for r in conn.execute(stmt.order_by(schema.commits.c.seq).limit(limit)).all()
+    ]
 
 
 def audit_log(conn: Connection, limit: int) -> list[AuditRecord]:
     """The newest audit records first."""
-    a = schema.audit
-    rows = conn.execute(select(a).order_by(a.c.id.desc()).limit(limit)).all()
+    rows = conn.execute(select(schema.audit).order_by(schema.audit.c.id.desc()).limit(limit)).all()
     return [
         AuditRecord(
             id=r.id,

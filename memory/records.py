@@ -127,3 +127,22 @@ class AuditRecord(_Frozen):
     target: str
     principal: str | None
     detail: dict[str, int]
+
+
+class PurgeReport(BaseModel):
+    """What `MemoryStore.purge_run` removed and restored."""
+
+    model_config = ConfigDict(frozen=True)
+    workflow_id: str
+    commits: tuple[int, ...]
+    """The workflow's own commits."""
+    derived: tuple[int, ...]
+    """Other commits that read what a purged commit wrote (transitively)."""
+    versions: int
+    stream_items: int
+    restored: int
+    """Keys put back to their latest surviving version."""
+    deleted: int
+    """Keys deleted because no version of theirs survived."""
+    purge_commit: int
+    """The commit that restored and deleted those keys."""

@@ -10,12 +10,9 @@ from datetime import datetime
 from sqlalchemy import Connection, delete, insert, select, tuple_, update
 
 from memory import schema, search
-from memory.commit import dumps
 from memory.namespace import Namespace, encode
+from memory.values import dumps
 from memory.writer import serialize_commits, under, unindex
-
-h, e, c = schema.heads, schema.entries, schema.commits
-st, si, sd = schema.streams, schema.stream_items, schema.search_docs
 
 
 def forget(
@@ -25,17 +22,30 @@ def forget(
     # No commit may land under the prefix between finding the commits that wrote there and
     # deleting their rows, or its result would escape the scrub.
     serialize_commits(conn)
-    touched = set(conn.execute(select(e.c.commit_seq).where(under(e.c.ns, prefix))).scalars())
-    touched |= set(conn.execute(select(si.c.commit_seq).where(under(si.c.ns, prefix))).scalars())
-    counts = {"search_docs": unindex(conn, under(sd.c.ns, prefix))}
-    for name, table in (("versions", e), ("keys", h), ("stream_items", si), ("streams", st)):
+    touched = set(
+        conn.execute(
+            select(schema.entries.c.commit_seq).where(under(schema.entries.c.ns, prefix))
+        ).scalars()
+    )
+    touched |= set(
+        conn.execute(
+            select(schema.stream_items.c.commit_seq).where(under(schema.stream_items.c.ns, prefix))
+        ).scalars()
+    )
+    counts = {"search_docs": unindex(conn, under(schema.search_docs.c.ns, prefix))}
+    for name, table in (
+        ("versions", schema.entries),
+        ("keys", schema.heads),
+        ("stream_items", schema.stream_items),
+        ("streams", schema.streams),
+    ):
         counts[name] = conn.execute(delete(table).where(under(table.c.ns, prefix))).rowcount
     seqs = sorted(touched)
     for start in range(0, len(seqs), 500):
         # The results of steps that wrote here may quote the forgotten data.
         conn.execute(
-            update(c)
-            .where(c.c.seq.in_(seqs[start : start + 500]))
+            update(schema.commits)
+            .where(schema.commits.c.seq.in_(seqs[start : start + 500]))
             .values(result=None, forgotten=True)
         )
     counts["commits_scrubbed"] = len(seqs)
@@ -49,20 +59,28 @@ def purge_expired(conn: Connection, now: datetime) -> dict[str, int]:
     # Deleting the heads first, with the expiry test in the DELETE itself, means a key that a
     # concurrent commit has just rewritten (PostgreSQL re-checks the row it waited for) is kept.
     expired = conn.execute(
-        delete(h)
-        .where(h.c.expires_at.is_not(None), h.c.expires_at <= now)
-        .returning(h.c.ns, h.c.key)
+        delete(schema.heads)
+        .where(schema.heads.c.expires_at.is_not(None), schema.heads.c.expires_at <= now)
+        .returning(schema.heads.c.ns, schema.heads.c.key)
     ).all()
     pairs = [(r.ns, r.key) for r in expired]
     counts = {"keys": len(pairs), "versions": 0}
     for start in range(0, len(pairs), 200):
         chunk = pairs[start : start + 200]
-        unindex(conn, (sd.c.kind == "entry") & tuple_(sd.c.ns, sd.c.key).in_(chunk))
+        unindex(
+            conn,
+            (schema.search_docs.c.kind == "entry")
+            & tuple_(schema.search_docs.c.ns, schema.search_docs.c.key).in_(chunk),
+        )
         counts["versions"] += conn.execute(
-            delete(e).where(tuple_(e.c.ns, e.c.key).in_(chunk))
+            delete(schema.entries).where(
+                tuple_(schema.entries.c.ns, schema.entries.c.key).in_(chunk)
+            )
         ).rowcount
     counts["versions"] += conn.execute(
-        delete(e).where(e.c.expires_at.is_not(None), e.c.expires_at <= now)
+        delete(schema.entries).where(
+            schema.entries.c.expires_at.is_not(None), schema.entries.c.expires_at <= now
+        )
     ).rowcount
     if pairs:
         search.purge_deleted_terms(conn)

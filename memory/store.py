@@ -2,7 +2,7 @@
 
 It validates arguments, then runs each operation as one short transaction through
 `memory.runner.Runner`: reads in `memory.reader`, commits in `memory.writer`, forks in
-`memory.forks`, forget and purge in `memory.retention`.
+`memory.forks`, forget and expiry in `memory.retention`, purging a run in `memory.purge`.
 """
 
 from __future__ import annotations
@@ -12,12 +12,12 @@ import uuid
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, TypeVar, overload
+from typing import Any, TypeVar, overload
 
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import Engine
 
-from memory import forks, migrations, reader, retention, telemetry, writer
+from memory import forks, migrations, purge, reader, retention, telemetry, writer
 from memory.commit import Applied, Commit, Op, check_provenance, check_text
 from memory.engine import create_store_engine
 from memory.errors import InvalidInput, MemoryStoreError
@@ -28,19 +28,18 @@ from memory.namespace import (
     check_segment,
     check_tags,
 )
+from memory.policy import Grants, ScopedStore
 from memory.records import (
     AuditRecord,
     CommitRecord,
     Entry,
     Page,
     Provenance,
+    PurgeReport,
     SearchHit,
     StreamItem,
 )
 from memory.runner import Runner
-
-if TYPE_CHECKING:
-    from memory.policy import Grants, ScopedStore
 
 M = TypeVar("M", bound=BaseModel)
 T = TypeVar("T")
@@ -179,10 +178,12 @@ class MemoryStore:
                 reports ``replayed`` with the stored result. Omit it for a one-off write.
             provenance: Who is writing (tenant, workflow, run, activity, attempt, agent, trace).
         """
+        prov, cap = check_provenance(provenance), self.max_value_bytes
         if key is None:
             adhoc = f"adhoc:{uuid.uuid4()}"
-            return Commit(self, adhoc, check_provenance(provenance), check_replay=False)
-        return Commit(self, check_commit_key(key), check_provenance(provenance))
+            return Commit(adhoc, prov, apply=self._apply, find=None, max_value_bytes=cap)
+        key = check_commit_key(key)
+        return Commit(key, prov, apply=self._apply, find=self._find_commit, max_value_bytes=cap)
 
     @telemetry.instrumented("fork")
     async def fork(
@@ -226,6 +227,23 @@ class MemoryStore:
         if principal is not None:
             check_text(principal, "principal", MAX_PRINCIPAL)
         return await self._run(retention.forget, ns, principal, self._now(), write=True)
+
+    @telemetry.instrumented("purge_run")
+    async def purge_run(self, workflow_id: str, *, principal: str | None = None) -> PurgeReport:
+        """Purge every commit of ``workflow_id`` and every commit derived from them; audit it.
+
+        See `memory.purge`: what a purged commit wrote goes, history included, and every key
+        whose current version went is put back to its latest surviving version.
+
+        Raises:
+            InvalidInput: A malformed workflow id or principal.
+            NotFound: The workflow made no commits.
+        """
+        check_text(workflow_id, "workflow_id", 1000)
+        if principal is not None:
+            check_text(principal, "principal", MAX_PRINCIPAL)
+        call = (purge.purge, workflow_id, principal, self._now(), self.max_value_bytes)
+        return await self._run(*call, write=True)
 
     @telemetry.instrumented("purge_expired")
     async def purge_expired(self) -> dict[str, int]:
@@ -381,8 +399,6 @@ class MemoryStore:
 
     def scoped(self, principal: str, grants: Grants) -> ScopedStore:
         """A handle limited to ``grants`` for ``principal``; see `memory.policy.ScopedStore`."""
-        from memory.policy import ScopedStore
-
         check_text(principal, "principal", MAX_PRINCIPAL)
         return ScopedStore(self, principal, grants)
 

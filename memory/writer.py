@@ -32,14 +32,12 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 
 from memory import schema, search
-from memory.commit import Applied, Op, encode_value, loads, reduce
+from memory.commit import Applied, Op
 from memory.driver import Statement
 from memory.errors import ConflictError
 from memory.namespace import Namespace, decode, encode, prefix_bounds
 from memory.records import MemoryRef, Provenance, trusted
-
-h, e, c = schema.heads, schema.entries, schema.commits
-st, si, sd = schema.streams, schema.stream_items, schema.search_docs
+from memory.values import encode_value, loads, reduce
 
 
 def _per_dialect(build: Callable[[Any], Any], keys: Sequence[str]) -> Statement:
@@ -55,14 +53,18 @@ def under(column: Any, prefix: Namespace) -> Any:
     return or_(column == exact, (column >= low) & (column < high))
 
 
-_FIND_COMMIT = select(c.c.seq, c.c.result, c.c.tenant).where(c.c.key == bindparam("key"))
+_FIND_COMMIT = select(schema.commits.c.seq, schema.commits.c.result, schema.commits.c.tenant).where(
+    schema.commits.c.key == bindparam("key")
+)
 _ENTRY_WRITES = (
-    select(e.c.ns, e.c.key, e.c.version).where(e.c.commit_seq == bindparam("seq")).order_by(e.c.id)
+    select(schema.entries.c.ns, schema.entries.c.key, schema.entries.c.version)
+    .where(schema.entries.c.commit_seq == bindparam("seq"))
+    .order_by(schema.entries.c.id)
 )
 _ITEM_WRITES = (
-    select(si.c.ns, si.c.stream, si.c.seq)
-    .where(si.c.commit_seq == bindparam("seq"))
-    .order_by(si.c.id)
+    select(schema.stream_items.c.ns, schema.stream_items.c.stream, schema.stream_items.c.seq)
+    .where(schema.stream_items.c.commit_seq == bindparam("seq"))
+    .order_by(schema.stream_items.c.id)
 )
 
 
@@ -111,28 +113,30 @@ def serialize_commits(conn: Connection) -> None:
 
 _COMMIT_LOCK = select(func.pg_advisory_xact_lock(bindparam("lock_key", type_=BigInteger)))
 _CLAIM_COLUMNS = [
-    c.c.key,
-    *(c.c[field] for field in Provenance.model_fields),
-    c.c.created_at,
-    c.c.result,
+    schema.commits.c.key,
+    *(schema.commits.c[field] for field in Provenance.model_fields),
+    schema.commits.c.created_at,
+    schema.commits.c.result,
 ]
 _SQLITE_CLAIM = Statement(
-    sqlite.insert(c).on_conflict_do_nothing(index_elements=[c.c.key]).returning(c.c.seq),
+    sqlite.insert(schema.commits)
+    .on_conflict_do_nothing(index_elements=[schema.commits.c.key])
+    .returning(schema.commits.c.seq),
     keys=[col.key for col in _CLAIM_COLUMNS] + ["forgotten"],
 )
 # On PostgreSQL the claim takes the commit lock itself (`serialize_commits`), saving a round
 # trip: the CTE holding a volatile function runs once, before its row reaches the INSERT, so
 # the lock is held before the sequence number is drawn.
 _POSTGRES_CLAIM = Statement(
-    postgresql.insert(c)
+    postgresql.insert(schema.commits)
     .from_select(
-        [*_CLAIM_COLUMNS, c.c.forgotten],
+        [*_CLAIM_COLUMNS, schema.commits.c.forgotten],
         select(
             *(bindparam(col.key, type_=col.type) for col in _CLAIM_COLUMNS), false()
         ).select_from(_COMMIT_LOCK.cte("commit_lock")),
     )
-    .on_conflict_do_nothing(index_elements=[c.c.key])
-    .returning(c.c.seq)
+    .on_conflict_do_nothing(index_elements=[schema.commits.c.key])
+    .returning(schema.commits.c.seq)
 )
 
 
@@ -166,25 +170,26 @@ def unexpired(table: Table, now: Any) -> Any:
 
 _BUMP_STREAM = _per_dialect(
     lambda insert: (
-        insert(st)
+        insert(schema.streams)
         .on_conflict_do_update(
-            index_elements=[st.c.ns, st.c.stream], set_={"last_seq": st.c.last_seq + 1}
+            index_elements=[schema.streams.c.ns, schema.streams.c.stream],
+            set_={"last_seq": schema.streams.c.last_seq + 1},
         )
-        .returning(st.c.last_seq)
+        .returning(schema.streams.c.last_seq)
     ),
     keys=["ns", "stream", "last_seq"],
 )
 _PREVIOUS_VALUE = Statement(
-    select(e.c.value).where(
-        e.c.ns == bindparam("ns"),
-        e.c.key == bindparam("key"),
-        e.c.version == bindparam("version"),
-        ~e.c.deleted,
-        unexpired(e, bindparam("now")),
+    select(schema.entries.c.value).where(
+        schema.entries.c.ns == bindparam("ns"),
+        schema.entries.c.key == bindparam("key"),
+        schema.entries.c.version == bindparam("version"),
+        ~schema.entries.c.deleted,
+        unexpired(schema.entries, bindparam("now")),
     )
 )
 _INSERT_VERSION = Statement(
-    insert(e),
+    insert(schema.entries),
     keys=[
         "ns",
         "key",
@@ -198,10 +203,12 @@ _INSERT_VERSION = Statement(
     ],
 )
 _INSERT_ITEM = Statement(
-    insert(si), keys=["ns", "stream", "seq", "commit_seq", "item", "created_at"]
+    insert(schema.stream_items), keys=["ns", "stream", "seq", "commit_seq", "item", "created_at"]
 )
 _ENTRY_DOC = (
-    (sd.c.kind == "entry") & (sd.c.ns == bindparam("doc_ns")) & (sd.c.key == bindparam("doc_key"))
+    (schema.search_docs.c.kind == "entry")
+    & (schema.search_docs.c.ns == bindparam("doc_ns"))
+    & (schema.search_docs.c.key == bindparam("doc_key"))
 )
 
 
@@ -265,18 +272,18 @@ def _bump_head(
 
 # A head that is deleted or expired is no live entry: readers get NotFound for it, so
 # compare-and-set treats it the same way (only expected_version=0 matches it).
-_LIVE_HEAD = ~h.c.deleted & unexpired(h, bindparam("now"))
-_HEAD_KEY = (h.c.ns == bindparam("b_ns")) & (h.c.key == bindparam("b_key"))
+_LIVE_HEAD = ~schema.heads.c.deleted & unexpired(schema.heads, bindparam("now"))
+_HEAD_KEY = (schema.heads.c.ns == bindparam("b_ns")) & (schema.heads.c.key == bindparam("b_key"))
 
 
 def _upsert_head(insert: Any, *, only_if_missing: bool) -> Any:
-    stmt = insert(h)
+    stmt = insert(schema.heads)
     fields = ("commit_seq", "deleted", "expires_at")
-    set_ = {"version": h.c.version + 1, **{f: stmt.excluded[f] for f in fields}}
+    set_ = {"version": schema.heads.c.version + 1, **{f: stmt.excluded[f] for f in fields}}
     where = ~_LIVE_HEAD if only_if_missing else None
     return stmt.on_conflict_do_update(
-        index_elements=[h.c.ns, h.c.key], set_=set_, where=where
-    ).returning(h.c.version)
+        index_elements=[schema.heads.c.ns, schema.heads.c.key], set_=set_, where=where
+    ).returning(schema.heads.c.version)
 
 
 _HEAD_COLUMNS = ["ns", "key", "version", "commit_seq", "deleted", "expires_at"]
@@ -285,13 +292,13 @@ _CREATE_HEAD = _per_dialect(
     functools.partial(_upsert_head, only_if_missing=True), keys=_HEAD_COLUMNS
 )
 _SET_HEAD = Statement(
-    update(h)
-    .where(_HEAD_KEY, h.c.version == bindparam("expected"), _LIVE_HEAD)
-    .values(version=h.c.version + 1)
-    .returning(h.c.version),
+    update(schema.heads)
+    .where(_HEAD_KEY, schema.heads.c.version == bindparam("expected"), _LIVE_HEAD)
+    .values(version=schema.heads.c.version + 1)
+    .returning(schema.heads.c.version),
     keys=["commit_seq", "deleted", "expires_at"],
 )
-_LIVE_VERSION = Statement(select(h.c.version).where(_HEAD_KEY, _LIVE_HEAD))
+_LIVE_VERSION = Statement(select(schema.heads.c.version).where(_HEAD_KEY, _LIVE_HEAD))
 
 
 def _index(
@@ -318,21 +325,24 @@ def _index(
 
 _DOC_FIELDS = ["version", "commit_seq", "tags", "body"]
 _UPDATE_DOC = Statement(
-    update(sd)
+    update(schema.search_docs)
     .where(
-        sd.c.kind == bindparam("b_kind"),
-        sd.c.ns == bindparam("b_ns"),
-        sd.c.key == bindparam("b_key"),
+        schema.search_docs.c.kind == bindparam("b_kind"),
+        schema.search_docs.c.ns == bindparam("b_ns"),
+        schema.search_docs.c.key == bindparam("b_key"),
     )
-    .returning(sd.c.id),
+    .returning(schema.search_docs.c.id),
     keys=_DOC_FIELDS,
 )
-_INSERT_DOC = Statement(insert(sd).returning(sd.c.id), keys=["ns", "key", "kind", *_DOC_FIELDS])
+_INSERT_DOC = Statement(
+    insert(schema.search_docs).returning(schema.search_docs.c.id),
+    keys=["ns", "key", "kind", *_DOC_FIELDS],
+)
 
 
 def unindex(conn: Connection, where: Any, params: dict[str, Any] | None = None) -> int:
     """Delete the search docs matching ``where`` and their full-text rows; count them."""
-    ids = list(conn.execute(select(sd.c.id).where(where), params).scalars())
+    ids = list(conn.execute(select(schema.search_docs.c.id).where(where), params).scalars())
     search.unindex_docs(conn, ids)
-    conn.execute(delete(sd).where(where), params)
+    conn.execute(delete(schema.search_docs).where(where), params)
     return len(ids)

@@ -3,7 +3,7 @@
 In one session, an honest agent writes notes; a poisoner overwrites them with instruction-like
 text that tries to break out of its quoting; a reader's context is built from the notes and
 the transcript; a bystander writes without reading any of it. The reader saw the poison only
-as quoted, escaped data under the preface, with the agent that wrote it. `purge_run` on the
+as quoted, escaped data under the preface, with the agent that wrote it. `store.purge_run` on the
 poisoner's workflow then removes its writes and the reader's (derived: it read them), puts
 the notes back to the honest version, leaves the bystander alone, leaves no trace of the text
 anywhere in the database, and audits what it did.
@@ -17,9 +17,8 @@ from typing import Any
 
 import pytest
 
-from memory import CommitRecord, NotFound
+from memory import CommitRecord, NotFound, PurgeReport
 from memory.context import PREFACE, ContextSpec, Pinned
-from memory.purge import PurgeReport, purge_run
 from tests.fault.agents import POISON
 from tests.fault.runs import spec, start_chain, step
 from tests.memory.conftest import raw_dump
@@ -60,7 +59,7 @@ async def test_poisoned_memory_is_quoted_then_purged_with_what_was_derived_from_
         assert f'written_by="poisoner in {poisoner.id}"' in shown
         before = await store.list_commits(limit=1000)
 
-        report = await purge_run(store, poisoner.id, principal="security")
+        report = await store.purge_run(poisoner.id, principal="security")
         await check_purged(team, report, before, poisoner.id, reader.id, ns)
         # A new reader now sees the honest notes, and nothing of the poison.
         again = await run("reader", "summarize again", READS_NOTES)
