@@ -9,7 +9,6 @@ a crash that followed the commit returns the stored result without calling the m
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
@@ -111,8 +110,9 @@ class AgentActivities:
         registry: Python agents, scripted behaviours and tools this worker offers.
         providers: Credentials and endpoints of real model providers.
         capture_content: Record prompts and replies in spans (off unless asked for).
-        faults: Test-only fault points (``crash_before_commit``, ``crash_after_commit``,
-            ``raise_after_commit``) that fire on an activity's first attempt; empty in production.
+
+    Extension point: a subclass may override `checkpoint`; a ``CAIRN_EXTENSIONS`` module
+    hands the worker such a subclass as ``agent_activities``.
     """
 
     def __init__(
@@ -120,23 +120,25 @@ class AgentActivities:
         store: MemoryStore,
         registry: AgentRegistry | None = None,
         providers: ProviderSettings | None = None,
-        faults: frozenset[str] = frozenset(),
         capture_content: bool = False,
     ) -> None:
         self.store = store
         self.capture_content = capture_content
         self.registry = registry or AgentRegistry()
         self.providers = providers or ProviderSettings()
-        self.faults = faults
         self.count = default_counter()
 
-    def _fault(self, point: str) -> None:
-        if activity.info().attempt != 1:
-            return
-        if f"crash_{point}" in self.faults:
-            os._exit(137)
-        if f"raise_{point}" in self.faults:
-            raise RuntimeError(f"injected fault {point}")
+    async def checkpoint(self, point: str) -> None:
+        """Called at the points of a step where it may be observed or interrupted; a no-op here.
+
+        ``"before_commit"``: the step's output is computed and its commit not yet applied.
+        ``"after_commit"``: the commit is applied (or was, on an earlier attempt) and the
+        result not yet returned. Subclasses override this, e.g. a test extension that crashes
+        the process there to prove that a retried step never writes or calls its model twice.
+
+        Args:
+            point: ``"before_commit"`` or ``"after_commit"``.
+        """
 
     def model_for(self, agent: str, model_id: str) -> ModelClient:
         """The client for an agent's model; ``scripted`` uses the agent's registered script."""
@@ -168,12 +170,12 @@ class AgentActivities:
             if not commit.replayed:
                 started = time.monotonic()
                 record = await self._run(inp, bindings, memory, commit)
-                self._fault("before_commit")
+                await self.checkpoint("before_commit")
                 latency = int((time.monotonic() - started) * 1000)
                 commit.result = record.model_copy(update={"latency_ms": latency}).model_dump(
                     mode="json"
                 )
-        self._fault("after_commit")
+        await self.checkpoint("after_commit")
         return self._result(commit, bindings["run"])
 
     @staticmethod
