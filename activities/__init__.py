@@ -2,6 +2,11 @@
 
 Workflows import `activities.contracts` only (types and activity names); `worker.py` registers
 the activity classes below as bound methods.
+
+Public submodules: `activities.contracts` (what workflows pass to activities),
+`activities.registry` (Python agents, scripts and tools), `activities.llm` (the model
+adapters), `activities.failures` (how errors become Temporal failures) and `activities.demo`
+(the demo agents' scripted behaviours). The others are this package's internals.
 """
 
 from activities.contracts import AgentSpec, StepInput, StepResult
