@@ -2,7 +2,8 @@
 
 `settings_from_env` reads the environment once into a frozen `Settings`; `connect` and
 `build_worker` turn settings into a Temporal client and a worker for every Cairn workflow and
-activity. ``worker.py`` (the process), the CLI, the tests and the benchmarks all build workers here.
+activity. ``worker.py`` (the process), the CLI, the tests and the benchmarks all build workers
+here.
 """
 
 from __future__ import annotations

@@ -55,7 +55,7 @@ def configure(env: Mapping[str, str], *, console: bool = False) -> Telemetry:
     """Install tracer and meter providers when exporters are configured; else do nothing.
 
     Args:
-        env: The process environment (only `worker.py` and `cli.py` pass it).
+        env: The process environment (only `worker.py` and `cairn.cli.app` pass it).
         console: Print spans to stdout (``cairn dev --trace console``).
     """
     traces, metric = wanted(env, console)

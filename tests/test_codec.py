@@ -1,4 +1,4 @@
-"""Payload encryption (codec.py) and the remote codec server (codec_server.py)."""
+"""Payload encryption (cairn.codec) and the remote codec server (cairn.codec_server)."""
 
 from __future__ import annotations
 

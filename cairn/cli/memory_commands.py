@@ -1,7 +1,7 @@
-"""``cairn memory ...``: the memory inspector's commands; the work is done in `cli_memory`.
+"""``cairn memory ...``: the memory inspector's commands; the work is done in `cairn.cli.memory`.
 
-The commands are built by `memory_app` around what ``cli.py`` gives it (how to run a command
-and where the memory is), so the environment is read in ``cli.py`` only.
+The commands are built by `memory_app` around what `cairn.cli.app` gives it (how to run a
+command and where the memory is), so the environment is read in `cairn.cli.app` only.
 """
 
 from __future__ import annotations
