@@ -15,7 +15,7 @@ from typing import Any, ParamSpec, TypeVar
 from opentelemetry import metrics, trace
 
 from memory.commit import Applied
-from memory.errors import ConflictError
+from memory.errors import ConflictError, NotFound
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -125,14 +125,24 @@ def instrumented(
             attributes = {"cairn.memory.operation": operation}
             attributes.update(namespace_attributes(args[1] if len(args) > 1 else None))
             started = time.perf_counter()
+            missing: NotFound | None = None
             with tracer.start_as_current_span(
                 f"cairn.memory.{operation}", attributes=attributes
             ) as span:
-                result = await fn(*args, **kwargs)
-                count = _count(result)
-                if count is not None:
-                    span.set_attribute("cairn.memory.entry_count", count)
+                try:
+                    result = await fn(*args, **kwargs)
+                except NotFound as error:
+                    # An expected answer ("nothing there"), not a failure of the operation:
+                    # raised outside the span so that it is not recorded as the span's error.
+                    span.set_attribute("cairn.memory.found", False)
+                    missing = error
+                else:
+                    count = _count(result)
+                    if count is not None:
+                        span.set_attribute("cairn.memory.entry_count", count)
             operation_duration.record(time.perf_counter() - started, metric_attributes)
+            if missing is not None:
+                raise missing
             return result
 
         return wrapper
