@@ -26,6 +26,7 @@ from rich.console import Console
 from cairn import DEFAULT_MEMORY_URL
 from cairn.cli.errors import reported
 from cairn.cli.memory_commands import JsonFlag, MemoryUrl, memory_app
+from cairn.mcp.command import mcp
 
 # The command modules are imported inside the commands: `cairn --help` and the memory
 # inspector must not wait for Temporal's worker and the model SDKs to load.
@@ -337,6 +338,7 @@ def _run_and_show(ctx: typer.Context, work: Callable[[], Awaitable[View]], as_js
 
 
 app.add_typer(memory_app(_run_and_show, _memory_url), name="memory")
+app.command("mcp")(mcp)
 
 
 @app.command("codec-server")

@@ -26,6 +26,7 @@ class Transport(StrEnum):
 
 
 def mcp(
+    ctx: typer.Context,
     tenant: Annotated[
         str, typer.Option("--tenant", envvar="CAIRN_MCP_TENANT", help="The one tenant served.")
     ],
@@ -72,7 +73,7 @@ def mcp(
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
 ) -> None:
     """Serve Cairn memory over MCP (stdio, or streamable HTTP with a bearer token)."""
-    with reported(debug=debug):
+    with reported(debug=debug or bool(ctx.find_root().params.get("debug"))):
         asyncio.run(
             _serve(tenant, read, write, token, principal, transport, host, port, memory_url)
         )

@@ -78,15 +78,17 @@ async def seeded_sqlite(sqlite_url: str) -> str:
     return sqlite_url
 
 
-def server_command(url: str, *args: str) -> list[str]:
-    return ["-m", "cairn.mcp", "--memory-url", url, *args]
+def server_command(url: str, *args: str, via: tuple[str, ...] = ("cairn.mcp",)) -> list[str]:
+    return ["-m", *via, "--memory-url", url, *args]
 
 
 @asynccontextmanager
-async def over_stdio(url: str, *args: str) -> AsyncIterator[Client]:
-    """A client of ``python -m cairn.mcp`` spawned on stdio with ``args``."""
+async def over_stdio(
+    url: str, *args: str, via: tuple[str, ...] = ("cairn.mcp",)
+) -> AsyncIterator[Client]:
+    """A client of ``python -m cairn.mcp`` (or ``via`` another module) spawned on stdio."""
     params = StdioServerParameters(
-        command=sys.executable, args=server_command(url, *args), cwd=str(ROOT)
+        command=sys.executable, args=server_command(url, *args, via=via), cwd=str(ROOT)
     )
     async with Client(params, client_info=CLIENT) as client:
         yield client

@@ -20,6 +20,12 @@ async def test_tools_are_listed_with_bounded_described_arguments(seeded_sqlite: 
     assert tools["get"].annotations.read_only_hint is True
 
 
+async def test_the_cairn_command_serves_them_too(seeded_sqlite: str) -> None:
+    async with over_stdio(seeded_sqlite, *GRANTS, via=("cairn.cli", "mcp")) as client:
+        result = await client.call_tool("get", {"namespace": "acme/user/u-7", "key": "color"})
+    assert result.structured_content["version"] == 2
+
+
 async def test_get_quotes_the_value_with_its_source_and_author(seeded: str) -> None:
     async with over_stdio(seeded, *GRANTS) as client:
         result = await client.call_tool("get", {"namespace": "acme/user/u-7", "key": "color"})
