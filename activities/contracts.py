@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import hashlib
 from string import Formatter
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue, field_validator
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, field_validator, model_validator
 
 from memory.context import ContextSpec, Pinned, SearchSource
 from memory.namespace import check_segment
@@ -77,8 +78,40 @@ def grant_scopes(pattern: str) -> tuple[str, ...]:
     return tuple(scopes)
 
 
+MODEL_IDS = (
+    '"openai:<model>" (any OpenAI-compatible endpoint)',
+    '"anthropic:<model>"',
+    '"python:<agent>" (a Python agent registered on the worker)',
+    '"scripted" (offline: the script registered for the agent\'s name, else an echo)',
+    '"scripted:<script>" (offline: the script registered under that name)',
+)
+"""The forms of model id an agent may name, as error messages list them."""
+_PROVIDERS = ("openai", "anthropic", "python", "scripted")
+
+
+def check_model_id(model: str, agent: str) -> str:
+    """``model`` if it is a well-formed model id; `ValueError` naming ``agent`` otherwise."""
+    provider, colon, name = model.partition(":")
+    if model == "scripted" or (provider in _PROVIDERS and colon and name and name == name.strip()):
+        return model
+    if provider in _PROVIDERS and colon:
+        problem = f"no model name after {provider + ':'!r}"
+    elif colon:
+        problem = f"unknown provider {provider!r}"
+    else:
+        problem = "no provider" + (f' (did you mean "openai:{model}"?)' if model.strip() else "")
+    raise ValueError(
+        f"agent {agent!r} has model {model!r}: {problem}. Valid model ids: {', '.join(MODEL_IDS)}"
+    )
+
+
 class AgentSpec(_Contract):
     """An agent: who it is, which model runs it, what it sees and what it may touch.
+
+    ``model`` is required: see `MODEL_IDS`. The offline ``"scripted"`` model replies with the
+    script a worker registered for the agent's name (`AgentRegistry.script` or
+    `AgentRegistry.script_replies`), or echoes the task when there is none; it is for tests
+    and demos and is never chosen for you.
 
     Grant patterns may use ``{tenant}``, ``{run}``, ``{session}`` and ``{user}``, bound per step
     to that step's namespaces (a pattern naming an unbound one is dropped).
@@ -86,7 +119,7 @@ class AgentSpec(_Contract):
 
     name: str
     instructions: str = Field(max_length=MAX_TASK_CHARS)
-    model: str = "scripted"
+    model: str
     context: ContextSpec = ContextSpec()
     reads: tuple[str, ...] = ("{run}", "{session}", "{user}", "{tenant}/docs")
     writes: tuple[str, ...] = ("{run}", "{session}")
@@ -104,6 +137,23 @@ class AgentSpec(_Contract):
         for pattern in patterns:
             grant_scopes(pattern)
         return patterns
+
+    @model_validator(mode="before")
+    @classmethod
+    def _require_model(cls, data: Any) -> Any:
+        # Checked before the fields, so the message names the agent and the valid ids rather
+        # than pydantic's bare "Field required".
+        if isinstance(data, dict) and "model" not in data:
+            raise ValueError(
+                f"agent {data.get('name', '?')!r} names no model; set model= to one of: "
+                + ", ".join(MODEL_IDS)
+            )
+        return data
+
+    @model_validator(mode="after")
+    def _check_model(self) -> AgentSpec:
+        check_model_id(self.model, self.name)
+        return self
 
 
 class StepInput(_Contract):
@@ -237,6 +287,7 @@ __all__ = [
     "AGENT_STEP",
     "COMPACT_TRANSCRIPT",
     "GRANT_SCOPES",
+    "MODEL_IDS",
     "WRITE_MEMORY",
     "AgentSpec",
     "CompactInput",
@@ -253,6 +304,7 @@ __all__ = [
     "ToolCallRecord",
     "WriteInput",
     "WriteResult",
+    "check_model_id",
     "grant_scopes",
 ]
 

@@ -1,4 +1,4 @@
-"""Offline behaviours of the demo's agents under the ``scripted`` model.
+"""Offline behaviours of the demo's agents under the ``scripted:demo-<agent>`` models.
 
 Each is a deterministic function of what the agent was shown (its system text and messages),
 so the demo and the tests need no network and give the same answers every run. Every reply
@@ -107,8 +107,20 @@ def support(system: str, messages: Sequence[ChatMessage], tools: Sequence[ToolSp
     return reply(f"[scripted] You said: {text[:200]}")
 
 
+DEMO_SCRIPT_PREFIX = "demo-"
+
+
+def demo_model(agent: str) -> str:
+    """The model id that runs the demo's script for ``agent``: ``scripted:demo-<agent>``.
+
+    Registered under their own names, the demo's scripts answer only the demo's agents, never
+    a user's agent that happens to be called ``researcher`` or ``support``.
+    """
+    return f"scripted:{DEMO_SCRIPT_PREFIX}{agent}"
+
+
 def register_demo(registry: AgentRegistry) -> AgentRegistry:
-    """Register the demo agents' scripted behaviours on ``registry``."""
+    """Register the demo agents' scripted behaviours on ``registry`` (as ``demo-<agent>``)."""
     for fn in (planner, researcher, writer, reviewer, support):
-        registry.script(fn.__name__)(fn)
+        registry.script(DEMO_SCRIPT_PREFIX + fn.__name__)(fn)
     return registry

@@ -46,6 +46,7 @@ from activities.registry import (
     AgentRegistry,
     Tool,
     ToolContext,
+    UnknownAgent,
 )
 from memory import Grants, MemoryStoreError
 from memory.context import AssembledContext, build_context, default_counter
@@ -141,9 +142,19 @@ class AgentActivities:
         """
 
     def model_for(self, agent: str, model_id: str) -> ModelClient:
-        """The client for an agent's model; ``scripted`` uses the agent's registered script."""
+        """The client for an agent's model.
+
+        ``scripted`` uses the script registered for the agent's name (an echo without one);
+        ``scripted:<script>`` the script registered under that name, which must exist.
+        """
         if model_id == SCRIPTED:
             return ScriptedModel(self.registry.script_for(agent))
+        if model_id.startswith(SCRIPTED + ":"):
+            name = model_id.removeprefix(SCRIPTED + ":")
+            script = self.registry.script_for(name)
+            if script is None:
+                raise UnknownAgent(f"no script {name!r} is registered on this worker")
+            return ScriptedModel(script)
         return resolve_model(model_id, providers=self.providers)
 
     @activity.defn(name="agent_step")
@@ -335,7 +346,10 @@ class AgentActivities:
     async def compact_transcript(self, inp: CompactInput) -> CompactResult:
         """Summarize the oldest part of a transcript over budget into the summary entry, once."""
         with temporal_failures():
-            model = self.model_for("compactor", inp.model)
-            if inp.model == SCRIPTED and self.registry.script_for("compactor") is None:
+            # An agent's own script (``scripted:<script>``) answers as the agent, not as a
+            # summarizer: every offline model compacts with the compactor's script.
+            model_id = SCRIPTED if inp.model.startswith(SCRIPTED + ":") else inp.model
+            model = self.model_for("compactor", model_id)
+            if model_id == SCRIPTED and self.registry.script_for("compactor") is None:
                 model = ScriptedModel(extractive_summary)
             return await compact(self.store, model, inp)

@@ -69,6 +69,7 @@ def _sized(registry: AgentRegistry, sizes: Sequence[int]) -> AgentRegistry:
 def chain_spec(size: int, steps: int) -> ChainSpec:
     """``steps`` steps, each writing ``size`` characters and reading the previous step's."""
     agent = AgentSpec(
+        model="scripted",
         name=f"{AGENT}-{size}",
         instructions="Extend the findings.",
         context=ContextSpec(transcript=None, token_budget=2_000_000),

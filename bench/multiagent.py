@@ -72,6 +72,7 @@ def cairn_chain(session: str, turn: int) -> ChainSpec:
     """The chain for run ``turn`` of ``session``: each agent sees the conversation so far."""
     agents = tuple(
         AgentSpec(
+            model="scripted",
             name=a,
             instructions=f"You are the {a}.",
             context=ContextSpec(last_messages=20, token_budget=20_000),

@@ -75,7 +75,10 @@ class Session:
     @classmethod
     def new(cls, client: Client, queue: str, turns_per_run: int) -> Session:
         agent = AgentSpec(
-            name=AGENT, instructions="Answer briefly.", context=ContextSpec(last_messages=20)
+            model="scripted",
+            name=AGENT,
+            instructions="Answer briefly.",
+            context=ContextSpec(last_messages=20),
         )
         inp = SessionInput(
             tenant=TENANT,

@@ -73,7 +73,10 @@ def register(registry: AgentRegistry) -> AgentRegistry:
 def chain_spec(steps: int = STEPS) -> ChainSpec:
     """``steps`` agent steps in a row, each reading the previous step's output from memory."""
     agent = AgentSpec(
-        name=AGENT, instructions="One step of a chain.", context=ContextSpec(transcript=None)
+        model="scripted",
+        name=AGENT,
+        instructions="One step of a chain.",
+        context=ContextSpec(transcript=None),
     )
     nodes = tuple(
         Step(agent=AGENT, name=f"s{i}", sees=(f"s{i - 1}",) if i > 1 else ())

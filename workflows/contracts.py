@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from activities.contracts import MAX_TASK_CHARS, AgentSpec, MemoryWrite, StepResult
 from memory.namespace import check_segment
+from workflows.links import DEFAULT_UI_URL
 
 
 class _Contract(BaseModel):
@@ -127,6 +128,8 @@ class ChainSpec(_Contract):
     user: str | None = None
     resume: ChainResume | None = None
     """Set by the workflow itself when it continues as new; never by a starter."""
+    ui_url: str | None = DEFAULT_UI_URL
+    """The Cairn UI its current details link to (``CAIRN_UI_URL``); None: no link."""
 
     @field_validator("name", "tenant")
     @classmethod
@@ -143,15 +146,33 @@ class ChainSpec(_Contract):
         known = {a.name for a in self.agents}
         if len(known) != len(self.agents):
             raise ValueError("agent names must be unique within a team")
-        for step in _steps(self.nodes):
+        steps = _steps(self.nodes)
+        for step in steps:
             if step.agent not in known:
                 raise ValueError(f"step uses agent {step.agent!r}, which the team does not define")
+        step_names = _step_names(self.nodes, steps, known)
+        for step in steps:
+            for seen in step.sees:
+                if seen not in step_names:
+                    raise ValueError(
+                        f"step {step.step_name!r} sees {seen!r}, which names no step of team "
+                        f"{self.name!r}; its steps are {sorted(step_names)}"
+                    )
         for node in self.nodes:
             if isinstance(node, Parallel):
                 names = [s.step_name for s in node.steps]
                 if len(set(names)) != len(names):
                     # Parallel steps of one name would race for one output key.
                     raise ValueError(f"parallel steps need distinct names, got {names}")
+            elif (
+                isinstance(node, Approval)
+                and node.edits is not None
+                and (node.edits not in step_names)
+            ):
+                raise ValueError(
+                    f"approval {node.name!r} edits {node.edits!r}, which names no step of team "
+                    f"{self.name!r}; its steps are {sorted(step_names)}"
+                )
             elif isinstance(node, SubTeam) and node.team.tenant != self.tenant:
                 raise ValueError(
                     f"sub-team {node.team.name!r} is in tenant {node.team.tenant!r}, "
@@ -174,6 +195,17 @@ def _steps(nodes: tuple[Node, ...]) -> list[Step]:
         elif isinstance(node, Handoff):
             out.append(node.start)
     return out
+
+
+def _step_names(nodes: tuple[Node, ...], steps: list[Step], agents: set[str]) -> set[str]:
+    """The names a step of these nodes may be known by, handoff hops (``<agent>-hop<n>``) too."""
+    names = {s.step_name for s in steps}
+    for node in nodes:
+        if isinstance(node, Handoff):
+            # Any agent may be handed to; hops take the names the workflow gives them.
+            hops = range(1, node.max_hops + 1)
+            names.update(f"{agent}-hop{n}" for agent in agents for n in hops)
+    return names
 
 
 class ChainResult(_Contract):
@@ -260,6 +292,8 @@ class SessionInput(_Contract):
     turns: int = 0
     replies: tuple[Reply, ...] = ()
     """The most recent replies, for answering resent turns after continue-as-new."""
+    ui_url: str | None = DEFAULT_UI_URL
+    """The Cairn UI its current details link to (``CAIRN_UI_URL``); None: no link."""
 
     @field_validator("tenant", "session")
     @classmethod

@@ -1,7 +1,7 @@
 """The example teams the demo runs, as data: a research team and a support agent.
 
-They use the offline ``scripted`` model unless a real model id is given; the scripted
-behaviours for these agent names live in `activities.demo`.
+Their model is given explicitly; ``"scripted"`` here means the demo's own offline scripts
+(`activities.demo`, as ``scripted:demo-<agent>``), which answer only these agents.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from activities.contracts import AgentSpec, MemoryWrite
+    from activities.demo import demo_model
     from memory.context import ContextSpec, Pinned, SearchSource
     from workflows.contracts import ChainSpec, Loop, Parallel, Step, Write
 
@@ -40,21 +41,28 @@ def corpus_writes(tenant: str) -> tuple[MemoryWrite, ...]:
     )
 
 
-def research_team(tenant: str, question: str, *, model: str = "scripted") -> ChainSpec:
-    """Planner, three researchers in parallel, then a writer and reviewer loop."""
+def _model(model: str, agent: str) -> str:
+    return demo_model(agent) if model == "scripted" else model
+
+
+def research_team(tenant: str, question: str, *, model: str) -> ChainSpec:
+    """Planner, three researchers in parallel, then a writer and reviewer loop.
+
+    ``model`` runs every agent; ``"scripted"`` gives each the demo's offline script.
+    """
     docs = f"{tenant}/docs"
     no_transcript = ContextSpec(transcript=None)
     agents = (
         AgentSpec(
             name="planner",
             instructions="Break the question into three research angles, one per line.",
-            model=model,
+            model=_model(model, "planner"),
             context=no_transcript,
         ),
         AgentSpec(
             name="researcher",
             instructions="Answer from the recalled documents only; cite each document's key.",
-            model=model,
+            model=_model(model, "researcher"),
             context=ContextSpec(
                 transcript=None, search=SearchSource(where=docs, limit=3), outputs=("planner",)
             ),
@@ -62,7 +70,7 @@ def research_team(tenant: str, question: str, *, model: str = "scripted") -> Cha
         AgentSpec(
             name="writer",
             instructions="Write a short report from the research; address the reviewer's notes.",
-            model=model,
+            model=_model(model, "writer"),
             context=ContextSpec(
                 transcript=None,
                 outputs=tuple(f"research-{i}" for i in range(1, len(ANGLES) + 1)),
@@ -71,7 +79,7 @@ def research_team(tenant: str, question: str, *, model: str = "scripted") -> Cha
         AgentSpec(
             name="reviewer",
             instructions="Review the report. End with 'VERDICT: approve' or 'VERDICT: revise'.",
-            model=model,
+            model=_model(model, "reviewer"),
             context=ContextSpec(transcript=None, pinned=(Pinned(where=docs, key="shared-memory"),)),
         ),
     )
@@ -98,13 +106,16 @@ def research_team(tenant: str, question: str, *, model: str = "scripted") -> Cha
     )
 
 
-def support_agent(*, model: str = "scripted") -> AgentSpec:
-    """A support agent that remembers facts about the user across sessions."""
+def support_agent(*, model: str) -> AgentSpec:
+    """A support agent that remembers facts about the user across sessions.
+
+    ``"scripted"`` gives it the demo's offline script.
+    """
     return AgentSpec(
         name="support",
         instructions="You are a helpful support agent. Remember facts the user tells you about "
         "themselves and recall them when useful.",
-        model=model,
+        model=_model(model, "support"),
         context=ContextSpec(last_messages=20),
         tools=("remember", "recall"),
         writes=("{run}", "{session}", "{user}"),

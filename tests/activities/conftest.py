@@ -88,6 +88,7 @@ def harness(
 
 
 def agent(name: str = "helper", **kw: Any) -> AgentSpec:
+    kw.setdefault("model", "scripted")
     return AgentSpec(name=name, instructions=kw.pop("instructions", f"You are {name}."), **kw)
 
 

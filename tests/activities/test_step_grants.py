@@ -126,9 +126,14 @@ async def test_unknown_tool(harness: Harness) -> None:
     assert kind == "UnknownAgent" and "teleport" in message
 
 
-async def test_malformed_model_id(harness: Harness) -> None:
-    kind, message = await fails_with(harness, agent("helper", model="gpt-4o"))
-    assert kind == "UnknownModel" and "'gpt-4o'" in message
+async def test_scripted_model_naming_an_unregistered_script(harness: Harness) -> None:
+    kind, message = await fails_with(harness, agent("helper", model="scripted:nope"))
+    assert kind == "UnknownAgent" and "'nope'" in message
+
+
+def test_model_id_without_a_provider_is_rejected_when_the_spec_is_built() -> None:
+    with pytest.raises(ValidationError, match=r"'helper'.*'gpt-4o'.*openai:gpt-4o"):
+        agent("helper", model="gpt-4o")
 
 
 async def test_grants_naming_another_tenant(harness: Harness) -> None:
@@ -165,7 +170,7 @@ async def test_output_over_the_size_cap(harness: Harness, sqlite_url: str) -> No
 )
 def test_malformed_grant_patterns_are_rejected_when_the_spec_is_built(grant: str) -> None:
     with pytest.raises(ValidationError, match="grant"):
-        AgentSpec(name="a", instructions="", reads=(grant,))
+        AgentSpec(model="scripted", name="a", instructions="", reads=(grant,))
 
 
 async def test_write_memory_commits_and_stays_in_its_tenant(harness: Harness) -> None:

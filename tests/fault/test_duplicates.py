@@ -30,7 +30,7 @@ async def test_a_session_started_twice_at_once_is_one_execution(team: Team) -> N
     inp = SessionInput(
         tenant=TENANT,
         session=f"twice-{uuid.uuid4().hex[:8]}",
-        agent=AgentSpec(name="echo", instructions="Echo.", context=ContextSpec()),
+        agent=AgentSpec(model="scripted", name="echo", instructions="Echo.", context=ContextSpec()),
     )
     # A second client, as a second process would have.
     other = await Client.connect(

@@ -79,7 +79,12 @@ async def test_a_long_session_and_a_long_chain_stay_under_low_history_limits(
     inp = SessionInput(
         tenant=TENANT,
         session=f"low-{uuid.uuid4().hex[:8]}",
-        agent=AgentSpec(name="echo", instructions="Echo.", context=ContextSpec(last_messages=4)),
+        agent=AgentSpec(
+            model="scripted",
+            name="echo",
+            instructions="Echo.",
+            context=ContextSpec(last_messages=4),
+        ),
     )
 
     async def talk() -> list[Any]:

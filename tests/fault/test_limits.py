@@ -95,7 +95,12 @@ async def test_long_replies_never_push_a_session_past_the_payload_limit(
     inp = SessionInput(
         tenant=TENANT,
         session=f"long-{uuid.uuid4().hex[:8]}",
-        agent=AgentSpec(name="long", instructions="Talk.", context=ContextSpec(last_messages=2)),
+        agent=AgentSpec(
+            model="scripted",
+            name="long",
+            instructions="Talk.",
+            context=ContextSpec(last_messages=2),
+        ),
         turns_per_run=PER_RUN,
         compact_budget=100_000,
     )

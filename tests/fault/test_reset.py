@@ -37,7 +37,7 @@ async def test_resetting_a_completed_session_keeps_memory_consistent_and_auditab
     inp = SessionInput(
         tenant=TENANT,
         session=f"reset-{uuid.uuid4().hex[:8]}",
-        agent=AgentSpec(name="echo", instructions="Echo.", context=ContextSpec()),
+        agent=AgentSpec(model="scripted", name="echo", instructions="Echo.", context=ContextSpec()),
     )
     session_ns = (TENANT, "session", inp.session)
     handle = team.session(inp)

@@ -16,7 +16,9 @@ with workflow.unsafe.imports_passed_through():
     from memory.context import ContextSpec
     from workflows.steps import run_step
 
-AGENT = AgentSpec(name="echo", instructions="Echo.", context=ContextSpec(transcript=None))
+AGENT = AgentSpec(
+    model="scripted", name="echo", instructions="Echo.", context=ContextSpec(transcript=None)
+)
 WAIT = timedelta(minutes=2)
 
 

@@ -47,7 +47,12 @@ async def traced_client(temporal_env: WorkflowEnvironment) -> Client:
 
 def chain(task: str) -> ChainSpec:
     agents = tuple(
-        AgentSpec(name=n, instructions=f"You are {n}.", context=ContextSpec(transcript=None))
+        AgentSpec(
+            model="scripted",
+            name=n,
+            instructions=f"You are {n}.",
+            context=ContextSpec(transcript=None),
+        )
         for n in ("a", "b", "c")
     )
     steps = (Step(agent="a", task=task), Step(agent="b", sees=("a",)), Step(agent="c", sees=("b",)))

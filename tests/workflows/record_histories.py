@@ -19,6 +19,7 @@ from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
 
 from activities import AgentContext, AgentOutput, AgentRegistry
 from activities.contracts import AgentSpec
+from activities.demo import demo_model
 from activities.llm import ChatMessage, ToolSpec
 from cairn.devserver import start_local
 from cairn.runtime import Settings, build_worker
@@ -60,15 +61,24 @@ def registry() -> AgentRegistry:
 
 def full_chain() -> ChainSpec:
     """Every node kind: write, step, parallel, loop, handoff, approval (with an edit), sub-team."""
-    research = research_team(TENANT, "How do agent teams keep context durable?")
+    research = research_team(TENANT, "How do agent teams keep context durable?", model="scripted")
     sub = ChainSpec(
         name="checkers",
         tenant=TENANT,
-        agents=(AgentSpec(name="checker", instructions="Check.", context=ContextSpec()),),
+        agents=(
+            AgentSpec(
+                model="scripted", name="checker", instructions="Check.", context=ContextSpec()
+            ),
+        ),
         nodes=(Step(agent="checker"),),
     )
     extra = (
-        AgentSpec(name="router", instructions="Route.", context=ContextSpec(transcript=None)),
+        AgentSpec(
+            model="scripted",
+            name="router",
+            instructions="Route.",
+            context=ContextSpec(transcript=None),
+        ),
         AgentSpec(name="editor", instructions="Edit.", model="python:editor"),
     )
     return research.model_copy(
@@ -145,7 +155,12 @@ async def record(client: Client) -> None:
         tenant=TENANT,
         session="s-replay",
         user="u-replay",
-        agent=AgentSpec(name="support", instructions="Help.", tools=("remember", "recall")),
+        agent=AgentSpec(
+            model=demo_model("support"),
+            name="support",
+            instructions="Help.",
+            tools=("remember", "recall"),
+        ),
         turns_per_run=3,
     )
     sid = session_workflow_id(TENANT, "s-replay")

@@ -23,7 +23,7 @@ def decode(client: Client, payload: object) -> object:
 
 
 async def test_research_team_fans_out_loops_and_versions_each_round(team: Team) -> None:
-    spec = research_team(TENANT, "How do agent teams keep context durable?")
+    spec = research_team(TENANT, "How do agent teams keep context durable?", model="scripted")
     async with team.worker():
         handle, result = await team.run(spec)
         progress = await handle.query(ChainWorkflow.progress)

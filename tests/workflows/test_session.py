@@ -23,7 +23,7 @@ from workflows.teams import support_agent
 
 
 def session_input(**kw: Any) -> SessionInput:
-    kw.setdefault("agent", support_agent())
+    kw.setdefault("agent", support_agent(model="scripted"))
     return SessionInput(tenant=TENANT, session=f"s-{uuid.uuid4().hex[:8]}", **kw)
 
 

@@ -49,7 +49,10 @@ async def test_three_hundred_turns_across_continue_as_new(team: Team) -> None:
         tenant=TENANT,
         session=f"long-{uuid.uuid4().hex[:8]}",
         agent=AgentSpec(
-            name="echo", instructions="Echo.", context=ContextSpec(last_messages=LAST_MESSAGES)
+            model="scripted",
+            name="echo",
+            instructions="Echo.",
+            context=ContextSpec(last_messages=LAST_MESSAGES),
         ),
         turns_per_run=PER_RUN,
         compact_budget=100,
