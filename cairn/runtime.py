@@ -24,6 +24,7 @@ from temporalio.worker import Worker
 from activities import AgentActivities, AgentRegistry, MemoryActivities
 from activities.demo import register_demo
 from activities.llm import ProviderSettings
+from activities.streams import StreamActivities
 from cairn import DEFAULT_MEMORY_URL
 from cairn.codec import EncryptionCodec, data_converter_with_codec, keys_from_env_value
 from cairn.telemetry import Telemetry
@@ -206,11 +207,20 @@ def build_worker(
         store, registry, settings.providers, capture_content=settings.capture_content
     )
     memory = MemoryActivities(store)
+    streams = StreamActivities(store)
     return Worker(
         client,
         task_queue=settings.task_queue,
         workflows=[ChainWorkflow, SessionWorkflow, *workflows],
-        activities=[agents.agent_step, agents.compact_transcript, memory.write_memory],
+        activities=[
+            agents.agent_step,
+            agents.compact_transcript,
+            memory.write_memory,
+            streams.append_stream_items,
+            streams.read_stream_items,
+            streams.pop_stream_item,
+            streams.clear_stream,
+        ],
         max_concurrent_activities=settings.max_concurrent_steps,
         graceful_shutdown_timeout=timedelta(seconds=settings.shutdown_grace),
     )
