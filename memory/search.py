@@ -119,16 +119,26 @@ def purge_deleted_terms(conn: Connection) -> None:
         conn.exec_driver_sql("INSERT INTO cairn_search_fts(cairn_search_fts) VALUES ('optimize')")
 
 
-# The value of the matched version (entry or stream item), and its expiry.
-_JOINS = (
-    ") AS c JOIN cairn_search_docs AS d ON d.id = c.id"
-    " LEFT JOIN cairn_entries AS e ON d.kind = 'entry' AND e.ns = d.ns AND e.key = d.key"
-    "   AND e.version = d.version"
-    " LEFT JOIN cairn_stream_items AS s ON d.kind = 'stream' AND s.ns = d.ns"
-    "   AND s.stream = d.key AND s.seq = d.version"
-    " WHERE e.expires_at IS NULL OR e.expires_at > :now"
-    " ORDER BY c.score DESC, d.id DESC LIMIT :limit"
-)
+def _joins(binary: str) -> str:
+    """The value of the matched version (entry or stream item), its expiry, and the order.
+
+    Equal scores are common (same words, same length) and break by namespace, key and newest
+    version, compared byte-wise (``binary`` is the dialect's byte-order collation): the same
+    data ranks the same way in any database and on both backends, however and whenever it was
+    written (a doc id would rank by write order, which concurrent steps make vary).
+    """
+    return (
+        ") AS c JOIN cairn_search_docs AS d ON d.id = c.id"
+        " LEFT JOIN cairn_entries AS e ON d.kind = 'entry' AND e.ns = d.ns AND e.key = d.key"
+        "   AND e.version = d.version"
+        " LEFT JOIN cairn_stream_items AS s ON d.kind = 'stream' AND s.ns = d.ns"
+        "   AND s.stream = d.key AND s.seq = d.version"
+        " WHERE e.expires_at IS NULL OR e.expires_at > :now"
+        f" ORDER BY c.score DESC, d.ns COLLATE {binary}, d.key COLLATE {binary},"
+        " d.kind, d.version DESC LIMIT :limit"
+    )
+
+
 _COLS = "SELECT d.ns, d.key, d.kind, d.version, d.commit_seq, c.score, COALESCE(e.value, s.item)"
 # Typed so SQLite compares it in the same text form the DateTime columns are stored in.
 _NOW = bindparam("now", type_=DateTime(timezone=True))
@@ -138,7 +148,7 @@ _SQLITE_SEARCH = Statement(
         f"{_COLS} FROM ("
         "  SELECT rowid AS id, -bm25(cairn_search_fts, 1.0, 0.0, 0.0) AS score"
         "  FROM cairn_search_fts WHERE cairn_search_fts MATCH :match"
-        f"  ORDER BY rowid DESC LIMIT :cap{_JOINS}"
+        "  ORDER BY rowid DESC LIMIT :cap" + _joins("BINARY")
     ).bindparams(_NOW)
 )
 # Never prepared on the server. psycopg prepares a statement after its fifth run, and
@@ -155,7 +165,7 @@ _POSTGRES_SEARCH = Statement(
         "  WHERE tsv @@ to_tsquery('english', :tsq)"
         "    AND (ns = :exact OR (ns >= :low AND ns < :high))"
         "    AND (CAST(:tags AS text[]) = '{}' OR tag_list @> CAST(:tags AS text[]))"
-        f"  ORDER BY id DESC LIMIT :cap{_JOINS}"
+        "  ORDER BY id DESC LIMIT :cap" + _joins('"C"')
     ).bindparams(_NOW),
     prepare=False,
 )

@@ -90,3 +90,22 @@ async def test_expired_entries_are_hidden_from_search(
     assert {h.key for h in await store.search(A, "walrus")} == {"short", "long"}
     clock.advance(61)
     assert [h.key for h in await store.search(A, "walrus")] == ["long"]
+
+
+async def test_equal_scores_rank_by_namespace_then_key_whatever_the_write_order(
+    store: MemoryStore,
+) -> None:
+    text = "durable execution survives crashes"
+    for ns, key in ((B, "a-doc"), (A, "z-doc"), (A, "m-doc"), (A, "b-doc"), (A, "Z-doc")):
+        await put(store, ns, key, text)
+    await put(store, A, "m-doc", text)  # a newer version ranks where the first one did
+    hits = await store.search(("acme",), "durable execution")
+    assert len({h.score for h in hits}) == 1
+    # Byte order on both backends: upper case before lower case.
+    assert [("/".join(h.namespace), h.key) for h in hits] == [
+        ("acme/a", "Z-doc"),
+        ("acme/a", "b-doc"),
+        ("acme/a", "m-doc"),
+        ("acme/a", "z-doc"),
+        ("acme/b", "a-doc"),
+    ]
