@@ -10,6 +10,8 @@ Public submodules:
 - `cairn.cli`: the ``cairn`` command (``python -m cairn.cli``).
 - `cairn.codec` and `cairn.codec_server`: payload encryption and the Temporal UI's codec endpoint.
 - `cairn.telemetry`: OpenTelemetry traces and metrics.
+- `cairn.mcp`: the memory as MCP tools and resources (``cairn mcp``).
+- `cairn.integrations`: memory for OpenAI Agents, PydanticAI and LangGraph (optional extras).
 
 Importing `cairn` loads none of them (it never loads the CLI or a database driver); it holds
 `DEFAULT_MEMORY_URL` only.
