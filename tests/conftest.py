@@ -77,9 +77,8 @@ def postgres_url() -> str:
     return POSTGRES_URL
 
 
-@pytest.fixture
-def postgres_schema_url(postgres_url: str) -> Iterator[str]:
-    """A URL whose connections use a fresh, empty schema, dropped after the test."""
+def fresh_schema(postgres_url: str) -> Iterator[str]:
+    """Yield a URL whose connections use a fresh, empty schema; drop the schema afterwards."""
     schema = f"cairn_test_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(_libpq(postgres_url), autocommit=True) as conn:
         conn.execute(f'CREATE SCHEMA "{schema}"')
@@ -87,6 +86,12 @@ def postgres_schema_url(postgres_url: str) -> Iterator[str]:
     yield f"{postgres_url}{sep}options=-csearch_path%3D{schema}"
     with psycopg.connect(_libpq(postgres_url), autocommit=True) as conn:
         conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+@pytest.fixture
+def postgres_schema_url(postgres_url: str) -> Iterator[str]:
+    """A URL whose connections use a fresh, empty schema, dropped after the test."""
+    yield from fresh_schema(postgres_url)
 
 
 @pytest.fixture
