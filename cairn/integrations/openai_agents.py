@@ -88,8 +88,11 @@ class CairnSession:
         agent: str = "openai-agents",
         max_item_bytes: int = DEFAULT_MAX_ITEM_BYTES,
     ) -> None:
-        check_segment(session_id, "session id")
-        check_segment(tenant, "tenant")
+        try:
+            check_segment(session_id, "session id")
+            check_segment(tenant, "tenant")
+        except InvalidInput as error:
+            raise self._refused(error) from None
         self.session_id = session_id
         self.session_settings = session_settings or SessionSettings()
         self.store = store
