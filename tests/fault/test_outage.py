@@ -1,8 +1,8 @@
 """Scenarios 4 and 10: the memory database goes away for ten seconds while workflows run.
 
-PostgreSQL is stopped (the one test that does so: the server is shared, so it is restarted in
-a ``finally`` and must answer again before the test ends); a SQLite file is held under an
-exclusive lock by another process. Meanwhile chains of agent steps run on a worker and
+PostgreSQL goes away behind a TCP proxy (`Proxy.down`: every connection cut, new ones refused;
+the machine's PostgreSQL is shared, so it is never stopped itself); a SQLite file is held under
+an exclusive lock by another process. Meanwhile chains of agent steps run on a worker and
 randomized multi-key transactions (`Transactions`) run against the same database. Afterwards
 every chain has completed with each step committed once, and the history checker finds no
 lost, duplicated or half-applied transaction and no read of a value never written.
@@ -11,9 +11,7 @@ lost, duplicated or half-applied transaction and no read of a value never writte
 from __future__ import annotations
 
 import asyncio
-import subprocess
 import sys
-import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
@@ -26,6 +24,7 @@ from temporalio.client import WorkflowHandle
 from memory import MemoryStore
 from tests.fault.checker import History
 from tests.fault.load import Transactions
+from tests.fault.proxy import Proxy
 from tests.fault.runs import activity_attempts, failure, spec, start_chain, step
 from tests.workflows.harness import Team
 from workflows.chain import ChainWorkflow
@@ -34,24 +33,12 @@ pytestmark = pytest.mark.fault
 
 OUTAGE = 10.0
 STEPS = 40
-PG = ["pg_ctlcluster", "--skip-systemctl-redirect", "15", "main"]
-
-
-def postgres_ready() -> bool:
-    return subprocess.run(["pg_isready", "-h", "127.0.0.1", "-q"], check=False).returncode == 0
 
 
 @asynccontextmanager
-async def postgres_stopped() -> AsyncIterator[None]:
-    await asyncio.to_thread(subprocess.run, [*PG, "stop"], check=True)
-    try:
+async def postgres_down(proxy: Proxy) -> AsyncIterator[None]:
+    with proxy.down():
         yield
-    finally:
-        await asyncio.to_thread(subprocess.run, [*PG, "start"], check=True)
-        deadline = time.monotonic() + 30
-        while not postgres_ready():
-            assert time.monotonic() < deadline, "PostgreSQL did not come back"
-            await asyncio.sleep(0.2)
 
 
 @asynccontextmanager
@@ -144,13 +131,16 @@ async def outage_while_running(
 @pytest.mark.postgres
 @pytest.mark.timeout(120)
 async def test_postgres_down_ten_seconds(team: Team, postgres_schema_url: str) -> None:
-    store = await MemoryStore.open(postgres_schema_url)
+    proxy = Proxy()
+    await proxy.start()
+    url = proxy.url(postgres_schema_url)
+    store = await MemoryStore.open(url)
     team.store = store
     try:
-        load, retried = await outage_while_running(team, postgres_schema_url, postgres_stopped)
+        load, retried = await outage_while_running(team, url, lambda: postgres_down(proxy))
     finally:
         await store.close()
-        assert postgres_ready()
+        await proxy.close()
     # The outage was felt, retried with backoff by Temporal (steps) and by the clients.
     assert retried >= 1 and load.unavailable > 0
     print(f"{retried} steps retried, {load.replays} commits found applied on a retry")
