@@ -19,8 +19,8 @@ from typing import Any, Literal, Protocol
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 from memory.errors import AccessDenied, InvalidInput, NotFound
-from memory.namespace import Namespace, check_key, check_namespace, check_segment, parse
-from memory.policy import ScopedStore, matches
+from memory.namespace import Namespace, check_key, check_namespace, check_segment, matches, parse
+from memory.policy import ScopedStore
 from memory.records import Entry, MemoryRef, SearchHit, StreamItem
 from memory.tokens import approx_tokens
 

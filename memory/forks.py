@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Connection, func, select, text, true
 
-from memory import schema
+from memory import schema, vectors
 from memory.commit import Applied, Op
 from memory.errors import InvalidInput
 from memory.namespace import Namespace, decode
@@ -38,15 +38,18 @@ def fork(
             return previous
         raise InvalidInput(f"fork destination {'/'.join(dst)!r} is not empty")
     now = clock()
-    ops = snapshot_ops(conn, src, dst, as_of, now)
+    ops, plan = snapshot_ops(conn, src, dst, as_of, now)
     done = {"source": "/".join(src), "as_of": as_of}
-    return apply_commit(conn, key, provenance, ops, dumps(done), now, max_value_bytes)
+    return apply_commit(conn, key, provenance, ops, dumps(done), now, max_value_bytes, plan)
 
 
 def snapshot_ops(
     conn: Connection, src: Namespace, dst: Namespace, as_of: int | None, now: datetime
-) -> list[Op]:
-    """The writes that recreate ``src``'s state as of commit ``as_of`` under ``dst``."""
+) -> tuple[list[Op], vectors.Copied]:
+    """The writes that recreate ``src``'s state as of commit ``as_of`` under ``dst``.
+
+    With them, the vectors of the copied versions: a copy is embedded as its original was.
+    """
     seq_ok = schema.entries.c.commit_seq <= as_of if as_of is not None else true()
     latest = (
         select(
@@ -60,6 +63,7 @@ def snapshot_ops(
         select(
             schema.entries.c.ns,
             schema.entries.c.key,
+            schema.entries.c.version,
             schema.entries.c.value,
             schema.entries.c.tags,
             schema.entries.c.expires_at,
@@ -82,6 +86,8 @@ def snapshot_ops(
         Op("put", moved(r.ns), r.key, r.value, tuple(r.tags.split()), _remaining(r.expires_at, now))
         for r in rows
     ]
+    found = vectors.of_versions(conn, [(r.ns, r.key, r.version) for r in rows])
+    plan = vectors.Copied({(moved(ns), key): v for (ns, key, _), v in found.items()})
     item_ok = schema.stream_items.c.commit_seq <= as_of if as_of is not None else true()
     ops += [
         Op("append", moved(r.ns), r.stream, r.item)
@@ -95,7 +101,7 @@ def snapshot_ops(
             )
         )
     ]
-    return ops
+    return ops, plan
 
 
 def _remaining(expires_at: datetime | None, now: datetime) -> timedelta | None:

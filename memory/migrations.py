@@ -11,10 +11,10 @@ from collections.abc import Callable
 
 from sqlalchemy import Connection, insert, inspect, select, text, update
 
-from memory import schema
+from memory import schema, vectors
 from memory.errors import MemoryStoreError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 # Arbitrary but fixed: the advisory lock key Cairn's migrations serialize on.
 _PG_LOCK = 0x0C41_124E
 
@@ -53,7 +53,19 @@ def _v2_long_commit_keys(conn: Connection) -> None:
         conn.exec_driver_sql("ALTER TABLE cairn_commits ALTER COLUMN key TYPE VARCHAR(2000)")
 
 
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _v1_initial, 2: _v2_long_commit_keys}
+def _v3_vectors(conn: Connection) -> None:
+    # Entry versions' embeddings. (v1 creates every table of the metadata, so a database
+    # created by this Cairn already has it.) pgvector's column is added where the server can.
+    schema.vectors.create(conn, checkfirst=True)
+    vectors.add_pgvector(conn)
+    vectors.forget_pgvector_state(conn)
+
+
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {
+    1: _v1_initial,
+    2: _v2_long_commit_keys,
+    3: _v3_vectors,
+}
 assert max(MIGRATIONS) == SCHEMA_VERSION
 
 

@@ -136,3 +136,13 @@ def prefix_bounds(prefix: Namespace) -> tuple[str, str, str]:
 def parse(text: str) -> Namespace:
     """Parse the command-line form ``acme/session/s-42`` into a validated namespace."""
     return check_namespace(tuple(s for s in text.strip().strip(_SEP).split(_SEP)))
+
+
+def matches(pattern: Sequence[str], namespace: Namespace) -> bool:
+    """Whether ``pattern`` covers ``namespace`` (it matches the namespace or an ancestor).
+
+    A pattern is segments, ``*`` for any one segment: access grants and embedding configs.
+    """
+    return len(namespace) >= len(pattern) and all(
+        p in ("*", n) for p, n in zip(pattern, namespace, strict=False)
+    )

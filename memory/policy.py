@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, JsonValue, field_validator
 from memory.commit import Commit, check_provenance
 from memory.errors import AccessDenied, InvalidInput, NotFound
 from memory.namespace import Namespace, check_namespace, check_segment
+from memory.namespace import matches as matches  # grants are patterns: their test lives there
 from memory.records import (
     AuditRecord,
     CommitRecord,
@@ -44,13 +45,6 @@ def _pattern(text: str) -> tuple[str, ...]:
         if s != "*":
             check_segment(s, "grant segment")
     return segments
-
-
-def matches(pattern: Sequence[str], namespace: Namespace) -> bool:
-    """Whether ``pattern`` grants ``namespace`` (it matches the namespace or an ancestor)."""
-    return len(namespace) >= len(pattern) and all(
-        p in ("*", n) for p, n in zip(pattern, namespace, strict=False)
-    )
 
 
 class Grants(BaseModel):

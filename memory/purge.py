@@ -24,7 +24,7 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, insert, select, update
 
-from memory import schema, search
+from memory import schema, search, vectors
 from memory.commit import Op
 from memory.errors import NotFound
 from memory.namespace import decode
@@ -90,7 +90,12 @@ def purge(
         unindex(conn, doc & (schema.search_docs.c.kind == kind))
     for name, table in (("versions", schema.entries), ("stream_items", schema.stream_items)):
         counts[name] = conn.execute(delete(table).where(table.c.commit_seq.in_(purged))).rowcount
-    ops = [_restore(conn, ns, key, now) for ns, key in sorted(current & keys)]
+    vectors.drop(conn, schema.vectors.c.commit_seq.in_(purged))
+    restores = [_restore(conn, ns, key, now) for ns, key in sorted(current & keys)]
+    ops = [op for op, _ in restores]
+    # A restored version is the surviving one again: it takes that version's vector along.
+    kept = vectors.of_versions(conn, [v for _, v in restores if v is not None])
+    plan = vectors.Copied({(decode(ns), key): kept[ns, key, v] for ns, key, v in kept})
     result = {"purged_workflow": workflow_id, "commits": len(purged)}
     applied = apply_commit(
         conn,
@@ -100,6 +105,7 @@ def purge(
         dumps(result),
         now,
         limit,
+        plan,
     )
     # The scrubbed commits keep their provenance (who wrote, when) for the audit trail.
     conn.execute(
@@ -158,10 +164,16 @@ def _reads(result: str) -> set[Written]:
         return set()
 
 
-def _restore(conn: Connection, ns: str, key: str, now: datetime) -> Op:
-    """Put a key back to its latest surviving version, or delete it when none survives."""
+def _restore(
+    conn: Connection, ns: str, key: str, now: datetime
+) -> tuple[Op, tuple[str, str, int] | None]:
+    """Put a key back to its latest surviving version, or delete it when none survives.
+
+    Returns the write, and the surviving version it copies.
+    """
     row = conn.execute(
         select(
+            schema.entries.c.version,
             schema.entries.c.value,
             schema.entries.c.tags,
             schema.entries.c.expires_at,
@@ -174,9 +186,10 @@ def _restore(conn: Connection, ns: str, key: str, now: datetime) -> Op:
         .limit(1)
     ).first()
     if row is None or row.deleted:
-        return Op("delete", decode(ns), key)
+        return Op("delete", decode(ns), key), None
     ttl: timedelta | None = None
     if row.expires_at is not None:
         expires = row.expires_at if row.expires_at.tzinfo else row.expires_at.replace(tzinfo=UTC)
         ttl = expires - now
-    return Op("put", decode(ns), key, row.value, tuple(row.tags.split()), ttl)
+    op = Op("put", decode(ns), key, row.value, tuple(row.tags.split()), ttl)
+    return op, (ns, key, row.version)

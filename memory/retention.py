@@ -9,7 +9,7 @@ from datetime import datetime
 
 from sqlalchemy import Connection, delete, insert, select, tuple_, update
 
-from memory import schema, search
+from memory import schema, search, vectors
 from memory.namespace import Namespace, encode
 from memory.values import dumps
 from memory.writer import serialize_commits, under, unindex
@@ -33,6 +33,7 @@ def forget(
         ).scalars()
     )
     counts = {"search_docs": unindex(conn, under(schema.search_docs.c.ns, prefix))}
+    counts["vectors"] = vectors.drop(conn, under(schema.vectors.c.ns, prefix))
     for name, table in (
         ("versions", schema.entries),
         ("keys", schema.heads),
@@ -77,11 +78,14 @@ def purge_expired(conn: Connection, now: datetime) -> dict[str, int]:
                 tuple_(schema.entries.c.ns, schema.entries.c.key).in_(chunk)
             )
         ).rowcount
-    counts["versions"] += conn.execute(
-        delete(schema.entries).where(
-            schema.entries.c.expires_at.is_not(None), schema.entries.c.expires_at <= now
-        )
-    ).rowcount
+        vectors.drop(conn, tuple_(schema.vectors.c.ns, schema.vectors.c.key).in_(chunk))
+    old = conn.execute(
+        delete(schema.entries)
+        .where(schema.entries.c.expires_at.is_not(None), schema.entries.c.expires_at <= now)
+        .returning(schema.entries.c.ns, schema.entries.c.key, schema.entries.c.version)
+    ).all()
+    counts["versions"] += len(old)
+    vectors.drop_versions(conn, [(r.ns, r.key, r.version) for r in old])
     if pairs:
         search.purge_deleted_terms(conn)
     _audit(conn, "purge_expired", "*", None, counts, now)

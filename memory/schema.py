@@ -16,6 +16,7 @@ from sqlalchemy import (
     DateTime,
     Index,
     Integer,
+    LargeBinary,
     String,
     Table,
     Text,
@@ -149,6 +150,32 @@ class SearchDocRow(_Table, table=True):
     body: str = Field(sa_column=Column(Text, nullable=False))
 
 
+class VectorRow(_Table, table=True):
+    """The embedding of one entry version, by one model (see `memory.vectors`).
+
+    ``vector`` holds ``dims`` little-endian float32s, so every backend can scan it exactly; on
+    PostgreSQL with pgvector a ``embedding vector`` column beside it carries the same numbers
+    for the HNSW index (added by the migration when the extension can be created).
+    """
+
+    __tablename__ = "cairn_vectors"
+    __table_args__ = (
+        UniqueConstraint("ns", "key", "version", "model", name="cairn_vectors_version"),
+        Index("cairn_vectors_model", "model", "dims", "id"),
+        Index("cairn_vectors_commit", "commit_seq"),
+    )
+    id: int | None = Field(
+        default=None, sa_column=Column(_Id, primary_key=True, autoincrement=True)
+    )
+    ns: str = Field(sa_column=Column(_Name, nullable=False))
+    key: str = Field(sa_column=Column(_Name, nullable=False))
+    version: int = Field(sa_column=Column(Integer, nullable=False))
+    commit_seq: int = Field(sa_column=Column(BigInteger, nullable=False))
+    model: str = Field(sa_column=Column(String(200), nullable=False))
+    dims: int = Field(sa_column=Column(Integer, nullable=False))
+    vector: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+
+
 class AuditRow(_Table, table=True):
     """A content-free record of a destructive operation."""
 
@@ -177,3 +204,4 @@ streams = _t(StreamRow)
 stream_items = _t(StreamItemRow)
 search_docs = _t(SearchDocRow)
 audit = _t(AuditRow)
+vectors = _t(VectorRow)

@@ -17,10 +17,11 @@ from typing import Any, TypeVar, overload
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import Engine
 
-from memory import forks, migrations, purge, reader, retention, telemetry, writer
+from memory import forks, migrations, purge, reader, retention, telemetry, vectors, writer
 from memory.commit import Applied, Commit, Op, check_provenance, check_text
-from memory.engine import create_store_engine
-from memory.errors import InvalidInput, MemoryStoreError
+from memory.embedding.config import EmbeddingConfig
+from memory.engine import create_store_engine, display_name
+from memory.errors import InvalidInput, MemoryStoreError, StoreUnavailable
 from memory.namespace import (
     check_commit_key,
     check_key,
@@ -37,9 +38,20 @@ from memory.records import (
     Provenance,
     PurgeReport,
     SearchHit,
+    StoreIdentity,
     StreamItem,
 )
 from memory.runner import Runner
+from memory.semantic import (
+    MODES,
+    Mode,
+    Semantic,
+    check_filter,
+    check_query,
+    fuse,
+    make_check,
+)
+from memory.vector_index import nearest
 
 M = TypeVar("M", bound=BaseModel)
 T = TypeVar("T")
@@ -47,6 +59,8 @@ T = TypeVar("T")
 DEFAULT_MAX_VALUE_BYTES = 1024 * 1024
 # A tail or history this short is a point read (see memory.runner): bounded and cheap.
 _POINT_ROWS = 100
+# How many times a commit whose merged values need vectors is embedded and rerun.
+_EMBED_ROUNDS = 4
 
 
 # The width of the audit log's principal column.
@@ -66,6 +80,7 @@ class MemoryStore:
         *,
         max_value_bytes: int = DEFAULT_MAX_VALUE_BYTES,
         clock: Callable[[], datetime] | None = None,
+        embedders: Sequence[EmbeddingConfig] | None = None,
     ) -> None:
         if (
             isinstance(max_value_bytes, bool)
@@ -78,6 +93,8 @@ class MemoryStore:
         self._clock = clock or _utcnow
         self.dialect = engine.dialect.name
         self._runner = Runner(engine)
+        self.semantic = Semantic(embedders or ())
+        self._identity: StoreIdentity | None = None
 
     @classmethod
     async def open(
@@ -88,6 +105,7 @@ class MemoryStore:
         pool_size: int = 8,
         migrate: bool = True,
         clock: Callable[[], datetime] | None = None,
+        embedders: Sequence[EmbeddingConfig] | None = None,
     ) -> MemoryStore:
         """Connect to the memory database at ``url`` and (by default) apply pending migrations.
 
@@ -102,6 +120,9 @@ class MemoryStore:
                 error telling the operator to run ``cairn memory migrate``.
             clock: The source of "now" (timezone-aware UTC) for timestamps and expiry; the
                 system clock by default.
+            embedders: Which embedder serves which namespaces (`EmbeddingConfig`): entries
+                written there get vectors in their commit, and searching there defaults to
+                hybrid (keyword and vector, fused by reciprocal rank).
 
         Raises:
             InvalidInput: The URL is malformed or of an unsupported kind.
@@ -109,7 +130,7 @@ class MemoryStore:
         """
         engine = create_store_engine(url, pool_size=pool_size)
         try:
-            store = cls(engine, max_value_bytes=max_value_bytes, clock=clock)
+            store = cls(engine, max_value_bytes=max_value_bytes, clock=clock, embedders=embedders)
         except BaseException:
             engine.dispose()
             raise
@@ -123,6 +144,9 @@ class MemoryStore:
                         f"memory schema is at version {version}, Cairn needs "
                         f"{migrations.SCHEMA_VERSION}: run `cairn memory migrate`"
                     )
+                await store._load_identity()
+            if store.semantic.dims:
+                await store._run(vectors.ensure_hnsw, store.semantic.dims, write=True)
         except BaseException:
             await store.close()
             raise
@@ -130,7 +154,29 @@ class MemoryStore:
 
     async def setup(self) -> tuple[int, int]:
         """Apply pending schema migrations; safe to run from many processes at once."""
-        return await self._run(migrations.migrate, write=True, idempotent=True)
+        versions = await self._run(migrations.migrate, write=True, idempotent=True)
+        await self._load_identity()
+        return versions
+
+    async def _load_identity(self) -> None:
+        store_id = await self._run(migrations.store_id)
+        self._identity = StoreIdentity(id=store_id, name=display_name(self.engine.url))
+
+    @property
+    def identity(self) -> StoreIdentity:
+        """Which store this is (`StoreIdentity`): its id is the same from every process.
+
+        Raises:
+            MemoryStoreError: The store was built without `open` and `setup` has not run.
+        """
+        if self._identity is None:
+            raise MemoryStoreError("the store's identity is read by setup(); call it first")
+        return self._identity
+
+    @property
+    def store_id(self) -> str:
+        """The store's id (``identity.id``)."""
+        return self.identity.id
 
     async def close(self) -> None:
         """Release the connection pool and worker threads."""
@@ -161,12 +207,29 @@ class MemoryStore:
         return found
 
     async def _apply(self, key: str, provenance: Provenance, ops: list[Op], result: str) -> Applied:
-        now, cap = self._now(), self.max_value_bytes
-        # Idempotent: rerunning a commit whose first run landed replays it (same key).
-        run = self._run(
-            writer.apply_commit, key, provenance, ops, result, now, cap, write=True, idempotent=True
+        return await telemetry.traced_commit(
+            self._apply_embedded(key, provenance, ops, result), len(ops), provenance.tenant
         )
-        return await telemetry.traced_commit(run, len(ops), provenance.tenant)
+
+    async def _apply_embedded(
+        self, key: str, provenance: Provenance, ops: list[Op], result: str
+    ) -> Applied:
+        # Vectors are computed before the transaction (an embedder may be a remote call) and
+        # written in it; a merged value's text is known only inside, so the transaction then
+        # rolls back, its texts are embedded, and it runs again.
+        plan = await self.semantic.plan(ops)
+        for _ in range(_EMBED_ROUNDS):
+            now, cap = self._now(), self.max_value_bytes
+            call = (writer.apply_commit, key, provenance, ops, result, now, cap, plan)
+            try:
+                # Idempotent: rerunning a commit whose first run landed replays it (same key).
+                return await self._run(*call, write=True, idempotent=True)
+            except vectors.MissingVectors as missing:
+                assert plan is not None
+                await self.semantic.embed(plan, missing.wanted)
+        raise StoreUnavailable(
+            f"commit {key!r}: merged values kept changing under concurrent writers; retry it"
+        )
 
     # -- writes -----------------------------------------------------------------------------
 
@@ -226,7 +289,11 @@ class MemoryStore:
         ns = check_namespace(prefix)
         if principal is not None:
             check_text(principal, "principal", MAX_PRINCIPAL)
-        return await self._run(retention.forget, ns, principal, self._now(), write=True)
+        try:
+            return await self._run(retention.forget, ns, principal, self._now(), write=True)
+        finally:
+            # Not even this process's copy of the vectors may outlive the data.
+            self.semantic.reset()
 
     @telemetry.instrumented("purge_run")
     async def purge_run(self, workflow_id: str, *, principal: str | None = None) -> PurgeReport:
@@ -243,7 +310,10 @@ class MemoryStore:
         if principal is not None:
             check_text(principal, "principal", MAX_PRINCIPAL)
         call = (purge.purge, workflow_id, principal, self._now(), self.max_value_bytes)
-        return await self._run(*call, write=True)
+        try:
+            return await self._run(*call, write=True)
+        finally:
+            self.semantic.reset()
 
     @telemetry.instrumented("purge_expired")
     async def purge_expired(self) -> dict[str, int]:
@@ -359,14 +429,59 @@ class MemoryStore:
         *,
         limit: int = 10,
         tags: Sequence[str] | None = None,
+        mode: Mode | None = None,
+        filter: dict[str, Any] | None = None,
     ) -> builtins.list[SearchHit]:
-        """Keyword search over current entries and stream items at or under ``prefix``."""
+        """Search current entries and stream items at or under ``prefix``, best first.
+
+        Args:
+            prefix: The namespace to search at or under.
+            text: The query (at most 16,000 characters).
+            limit: At most this many hits (1-100).
+            tags: Only hits carrying all of these tags.
+            mode: ``"keyword"`` (full-text), ``"vector"`` (nearest by the configured embedders;
+                entries only) or ``"hybrid"`` (both, fused by reciprocal rank, k = 60). The
+                default is hybrid where an embedder is configured for the prefix, else keyword.
+            filter: Equality on fields: ``{"value.status": "open"}`` (a field of the value,
+                dotted for nested ones), ``key`` or ``kind``; a list means any of them.
+
+        Raises:
+            InvalidInput: An unknown mode or filter field, an empty or oversized query, or
+                vector/hybrid search where no embedder is configured.
+        """
         ns = check_namespace(prefix)
-        if not isinstance(text, str):
-            raise InvalidInput(f"search text must be a string, got {type(text).__name__}")
-        return await self._run(
-            reader.search_hits, ns, text, self._limit(limit, 100), check_tags(tags), self._now()
-        )
+        models = self.semantic.models(ns)
+        chosen: Mode = mode if mode is not None else ("hybrid" if models else "keyword")
+        if chosen not in MODES:
+            raise InvalidInput(f"search mode must be one of {', '.join(MODES)}, got {mode!r}")
+        text = check_query(text, chosen)
+        if chosen != "keyword" and not models:
+            raise InvalidInput(
+                f"{chosen} search of {'/'.join(ns)!r} needs an embedder, and no embedding "
+                "pattern covers it: configure MemoryStore.open(url, embedders=["
+                "EmbeddingConfig(pattern=..., embedder=...)]) or CAIRN_EMBEDDER"
+            )
+        limit, tag_list, where = self._limit(limit, 100), check_tags(tags), check_filter(filter)
+        now = self._now()
+        if chosen == "keyword" and not where:
+            return await self._run(reader.search_hits, ns, text, limit, tag_list, now)
+        # Each ranking goes deeper than the answer, so fusion and filters have room to work.
+        depth = 100 if where else min(100, max(2 * limit, 20))
+        rankings: builtins.list[builtins.list[SearchHit]] = []
+        if chosen != "vector":
+            hits = await self._run(reader.search_hits, ns, text, depth, tag_list, now)
+            if where:
+                # Keyword search has applied the tags already.
+                hits = [h for h in hits if make_check(where, h.kind, ())(h.key, h.value, ())]
+            rankings.append(hits)
+        keep = make_check(where, "entry", tag_list)
+        for model in models:
+            query = await self.semantic.query_vector(model.embedder, text)
+            found = await self._run(nearest, model.index, query, ns, keep, depth, now)
+            rankings.append(found)
+        if chosen == "vector" and len(rankings) == 1:
+            return rankings[0][:limit]
+        return fuse(rankings, limit)
 
     @telemetry.instrumented("get_commit")
     async def get_commit(self, key: str) -> CommitRecord:

@@ -31,7 +31,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 
-from memory import schema, search
+from memory import schema, search, vectors
 from memory.commit import Applied, Op
 from memory.driver import Statement
 from memory.errors import ConflictError
@@ -148,8 +148,13 @@ def apply_commit(
     result: str,
     now: datetime,
     max_value_bytes: int,
+    plan: vectors.VectorPlan | None = None,
 ) -> Applied:
-    """Claim ``key`` and apply ``ops``; if the key exists, apply nothing and return the replay."""
+    """Claim ``key`` and apply ``ops``; if the key exists, apply nothing and return the replay.
+
+    ``plan`` gives the vector of each entry version written, if any; it raises
+    `memory.vectors.MissingVectors` (rolling the transaction back) for texts it lacks.
+    """
     claim = {"key": key, "created_at": now, "result": result, **provenance.model_dump()}
     if conn.dialect.name == "postgresql":
         seq = _POSTGRES_CLAIM.scalar(conn, claim | {"lock_key": _PG_COMMIT_LOCK})
@@ -159,7 +164,9 @@ def apply_commit(
         previous = find_commit(conn, key)
         assert previous is not None
         return previous
-    writes = [_apply_op(conn, seq, op, now, max_value_bytes) for op in ops]
+    writes = [_apply_op(conn, seq, op, now, max_value_bytes, plan) for op in ops]
+    if plan is not None:
+        plan.check()
     return Applied(seq, False, json.loads(result), tuple(writes), provenance.tenant)
 
 
@@ -212,7 +219,14 @@ _ENTRY_DOC = (
 )
 
 
-def _apply_op(conn: Connection, seq: int, op: Op, now: datetime, limit: int) -> MemoryRef:
+def _apply_op(
+    conn: Connection,
+    seq: int,
+    op: Op,
+    now: datetime,
+    limit: int,
+    plan: vectors.VectorPlan | None,
+) -> MemoryRef:
     ns = encode(op.namespace)
     if op.kind == "append":
         bump = {"ns": ns, "stream": op.key, "last_seq": 1}
@@ -241,6 +255,11 @@ def _apply_op(conn: Connection, seq: int, op: Op, now: datetime, limit: int) -> 
     else:
         body = search.body_of(op.key, loads(value))
         _index(conn, ns, op.key, "entry", version, seq, op.tags, body, replace=True)
+        vector = (
+            None if plan is None or value is None else plan.vector_for(op.namespace, op.key, value)
+        )
+        if vector is not None:
+            vectors.write(conn, ns, op.key, version, seq, vector)
     return _ref(op.namespace, op.key, version, seq)
 
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 from memory.embedding.base import Embedder
 from memory.errors import InvalidInput
-from memory.namespace import MAX_DEPTH, Namespace, check_segment
+from memory.namespace import MAX_DEPTH, Namespace, check_segment, matches
 
 # A path step: a key of letters, digits, "_" or "-", optionally followed by [*].
 _STEP = re.compile(r"([A-Za-z0-9_\-]+)(\[\*\])?")
@@ -74,9 +74,6 @@ class EmbeddingConfig:
 
     def matches(self, namespace: Namespace) -> bool:
         """Whether this config covers ``namespace``."""
-        # Imported here: memory.policy imports the store, which will import this module.
-        from memory.policy import matches
-
         return matches(self.pattern, namespace)
 
     def text(self, value: object) -> str | None:

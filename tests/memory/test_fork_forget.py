@@ -124,6 +124,7 @@ async def test_forget_removes_the_data_everywhere_and_audits_counts(store: Memor
     counts = await store.forget(u1, principal="dpo@acme")
     assert counts == {
         "search_docs": 3,
+        "vectors": 0,
         "versions": 3,
         "keys": 2,
         "stream_items": 1,

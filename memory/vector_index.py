@@ -1,0 +1,228 @@
+"""Nearest entries by vector: an exact numpy scan (SQLite, PostgreSQL without pgvector) or HNSW.
+
+The exact scan keeps an in-process copy of one model's stored vectors (`VectorIndex`), brought
+up to date incrementally by row id before each search: the rows of a commit become visible in
+id order on both backends (SQLite has one writer; PostgreSQL commits hold the commit lock while
+they insert). The copy only ranks candidates; every candidate is then checked against the
+database (still the current version, not deleted or expired, within the tags and filter), so a
+vector whose entry was overwritten, deleted or forgotten elsewhere is never returned.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from pydantic import JsonValue
+from sqlalchemy import Connection, func, or_, select, tuple_
+
+from memory import schema, vectors
+from memory.embedding.base import Vectors
+from memory.namespace import Namespace, decode, prefix_bounds
+from memory.records import SearchHit, trusted
+from memory.values import loads
+
+Check = Callable[[str, JsonValue, tuple[str, ...]], bool]
+"""A hit filter: ``(key, value, tags) -> keep``."""
+
+Candidate = tuple[str, str, int, float]
+"""``(stored namespace, key, version, cosine similarity)``."""
+
+
+class VectorIndex:
+    """An in-process copy of the stored vectors of one ``(model, dims)``, for exact search."""
+
+    def __init__(self, model: str, dims: int) -> None:
+        self.model = model
+        self.dims = dims
+        self._lock = threading.Lock()
+        self._matrix: Vectors = np.empty((0, dims), dtype=np.float32)
+        self._codes: npt.NDArray[np.int32] = np.empty(0, dtype=np.int32)
+        self._alive: npt.NDArray[np.bool_] = np.empty(0, dtype=bool)
+        self._ids: npt.NDArray[np.int64] = np.empty(0, dtype=np.int64)
+        self._rows: list[tuple[str, int]] = []
+        self._names: list[str] = []
+        self._name_code: dict[str, int] = {}
+        self._latest: dict[tuple[int, str], int] = {}
+        self._count = 0
+        self._last_id = 0
+
+    def __len__(self) -> int:
+        return self._count
+
+    def refresh(self, conn: Connection) -> int:
+        """Load rows added since the last refresh; return the newest id this snapshot holds."""
+        v = schema.vectors.c
+        mine = (v.model == self.model) & (v.dims == self.dims)
+        top = conn.execute(select(func.max(v.id)).where(mine)).scalar() or 0
+        with self._lock:
+            if top <= self._last_id:
+                return int(top)
+            rows = conn.execute(
+                select(v.id, v.ns, v.key, v.version, v.vector)
+                .where(mine, v.id > self._last_id, v.id <= top)
+                .order_by(v.id)
+            ).all()
+            self._append(rows)
+            self._last_id = int(top)
+        return int(top)
+
+    def _append(self, rows: Sequence[Any]) -> None:
+        if not rows:
+            return
+        n, new = self._count, len(rows)
+        if n + new > len(self._matrix):
+            size = max(n + new, 2 * len(self._matrix), 1024)
+            self._matrix = _grown(self._matrix, size)
+            self._codes = _grown(self._codes, size)
+            self._alive = _grown(self._alive, size)
+            self._ids = _grown(self._ids, size)
+        self._matrix[n : n + new] = vectors.from_blobs([r.vector for r in rows], self.dims)
+        for i, r in enumerate(rows, start=n):
+            code = self._name_code.get(r.ns)
+            if code is None:
+                code = self._name_code[r.ns] = len(self._names)
+                self._names.append(r.ns)
+            self._codes[i] = code
+            self._ids[i] = r.id
+            self._rows.append((r.key, r.version))
+            # Only the newest version of a key is searched; its older ones stay for history.
+            previous = self._latest.get((code, r.key))
+            if previous is not None and self._rows[previous][1] < r.version:
+                self._alive[previous] = False
+            if previous is None or self._rows[previous][1] < r.version:
+                self._latest[(code, r.key)] = i
+            self._alive[i] = True
+        self._count = n + new
+
+    def ranked(self, query: Vectors, prefix: Namespace) -> tuple[list[int], npt.NDArray[Any]]:
+        """Positions of live rows under ``prefix`` and their similarities, best first."""
+        with self._lock:
+            n = self._count
+            matrix, codes, alive = self._matrix[:n], self._codes[:n], self._alive[:n]
+            names = list(self._names)
+        exact, low, high = prefix_bounds(prefix)
+        inside = [i for i, name in enumerate(names) if name == exact or low <= name < high]
+        valid = alive.copy() if len(inside) == len(names) else alive & np.isin(codes, inside)
+        positions = np.flatnonzero(valid)
+        if not len(positions):
+            return [], np.empty(0, dtype=np.float32)
+        scores = matrix[positions] @ query
+        order = np.argsort(-scores, kind="stable")
+        return positions[order].tolist(), scores[order]
+
+    def describe(self, position: int) -> tuple[str, str, int, int]:
+        """``(stored namespace, key, version, row id)`` of the row at ``position``."""
+        key, version = self._rows[position]
+        return self._names[int(self._codes[position])], key, version, int(self._ids[position])
+
+    def drop(self, positions: Sequence[int]) -> None:
+        """Stop offering rows whose entry version is no longer current and live."""
+        with self._lock:
+            self._alive[list(positions)] = False
+
+
+def _grown(array: npt.NDArray[Any], size: int) -> npt.NDArray[Any]:
+    grown = np.zeros((size, *array.shape[1:]), dtype=array.dtype)
+    grown[: len(array)] = array
+    return grown
+
+
+_HIT = (
+    schema.entries.c.ns,
+    schema.entries.c.key,
+    schema.entries.c.version,
+    schema.entries.c.commit_seq,
+    schema.entries.c.value,
+    schema.entries.c.tags,
+)
+
+
+def _live_versions(
+    conn: Connection, versions: Sequence[tuple[str, str, int]], now: datetime
+) -> dict[tuple[str, str, int], Any]:
+    """Which of the entry versions are current and live, with their rows."""
+    h, e = schema.heads.c, schema.entries.c
+    stmt = (
+        select(*_HIT)
+        .join(schema.heads, (h.ns == e.ns) & (h.key == e.key) & (h.version == e.version))
+        .where(tuple_(e.ns, e.key, e.version).in_(versions), ~h.deleted)
+        .where(or_(h.expires_at.is_(None), h.expires_at > now))
+    )
+    return {(r.ns, r.key, r.version): r for r in conn.execute(stmt)}
+
+
+def _hit(row: Any, score: float) -> SearchHit:
+    fields = {"namespace": decode(row.ns), "key": row.key, "kind": "entry"}
+    fields |= {"version": row.version, "commit_seq": row.commit_seq, "score": score}
+    return trusted(SearchHit, fields | {"value": loads(row.value)})
+
+
+def _checked(
+    conn: Connection, found: Sequence[Candidate], keep: Check, now: datetime
+) -> tuple[list[SearchHit], list[int]]:
+    """The candidates still current, live and kept, as hits; and the positions of dead ones."""
+    live = _live_versions(conn, [c[:3] for c in found], now)
+    hits, dead = [], []
+    for i, (ns, key, version, score) in enumerate(found):
+        row = live.get((ns, key, version))
+        if row is None:
+            dead.append(i)
+        elif keep(row.key, loads(row.value), tuple(row.tags.split())):
+            hits.append(_hit(row, score))
+    return hits, dead
+
+
+def nearest(
+    conn: Connection,
+    index: VectorIndex,
+    query: Vectors,
+    prefix: Namespace,
+    keep: Check,
+    limit: int,
+    now: datetime,
+) -> list[SearchHit]:
+    """The ``limit`` current entries under ``prefix`` nearest to ``query`` that ``keep`` keeps."""
+    if vectors.has_pgvector(conn):
+        return _nearest_hnsw(conn, index.model, query, prefix, keep, limit, now)
+    top = index.refresh(conn)
+    positions, scores = index.ranked(query, prefix)
+    hits: list[SearchHit] = []
+    start, batch = 0, max(4 * limit, 32)
+    while len(hits) < limit and start < len(positions):
+        chunk = positions[start : start + batch]
+        described = [index.describe(p) for p in chunk]
+        found = [(*d[:3], float(scores[start + i])) for i, d in enumerate(described)]
+        kept, dead = _checked(conn, found, keep, now)
+        hits += kept
+        # Rows newer than this read's snapshot may be live for a later one.
+        index.drop([chunk[i] for i in dead if described[i][3] <= top])
+        start += len(chunk)
+        batch *= 4
+    return hits[:limit]
+
+
+def _nearest_hnsw(
+    conn: Connection,
+    model: str,
+    query: Vectors,
+    prefix: Namespace,
+    keep: Check,
+    limit: int,
+    now: datetime,
+) -> list[SearchHit]:
+    hits: list[SearchHit] = []
+    seen: list[tuple[str, str, int]] = []
+    batch = max(4 * limit, 32)
+    while len(hits) < limit:
+        found = vectors.nearest_pgvector(conn, model, query, prefix, seen, batch)
+        hits += _checked(conn, found, keep, now)[0]
+        seen += [c[:3] for c in found]
+        if len(found) < batch:
+            break
+        batch *= 4
+    return hits[:limit]
