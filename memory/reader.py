@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, bindparam, or_, select, tuple_
+from sqlalchemy import Connection, Row, bindparam, func, or_, select, tuple_
 
 from memory import schema, search
 from memory.driver import Read, Rows, Statement
@@ -211,6 +211,24 @@ def list_entries(
         last = rows[-1]
         next_cursor = base64.urlsafe_b64encode(json.dumps([last.ns, last.key]).encode()).decode()
     return Page(entries=tuple(_entry(r) for r in rows), next_cursor=next_cursor)
+
+
+def namespace_counts(
+    conn: Connection, prefix: Namespace, limit: int, now: datetime
+) -> list[tuple[Namespace, int]]:
+    """Namespaces at or under ``prefix`` holding live current entries, with their counts."""
+    ns = schema.heads.c.ns
+    stmt = (
+        select(ns, func.count())
+        .where(~schema.heads.c.deleted)
+        .where(or_(schema.heads.c.expires_at.is_(None), schema.heads.c.expires_at > now))
+        .group_by(ns)
+        .order_by(ns)
+        .limit(limit)
+    )
+    if prefix:
+        stmt = stmt.where(under(ns, prefix))
+    return [(decode(row[0]), int(row[1])) for row in conn.execute(stmt)]
 
 
 def _item(row: Sequence[Any]) -> StreamItem:
