@@ -20,10 +20,9 @@ from sqlalchemy import Engine
 from memory import forks, migrations, purge, reader, retention, telemetry, vectors, writer
 from memory.commit import Applied, Commit, Op, check_provenance, check_text
 from memory.embedding.config import EmbeddingConfig
-from memory.engine import create_store_engine, display_name
+from memory.engine import create_store_engine
 from memory.errors import InvalidInput, MemoryStoreError, StoreUnavailable
 from memory.namespace import (
-    Namespace,
     check_commit_key,
     check_key,
     check_namespace,
@@ -39,7 +38,6 @@ from memory.records import (
     Provenance,
     PurgeReport,
     SearchHit,
-    StoreIdentity,
     StreamItem,
 )
 from memory.runner import Runner
@@ -95,7 +93,6 @@ class MemoryStore:
         self.dialect = engine.dialect.name
         self._runner = Runner(engine)
         self.semantic = Semantic(embedders or ())
-        self._identity: StoreIdentity | None = None
 
     @classmethod
     async def open(
@@ -145,7 +142,6 @@ class MemoryStore:
                         f"memory schema is at version {version}, Cairn needs "
                         f"{migrations.SCHEMA_VERSION}: run `cairn memory migrate`"
                     )
-                await store._load_identity()
             if store.semantic.dims:
                 await store._run(vectors.ensure_hnsw, store.semantic.dims, write=True)
         except BaseException:
@@ -155,29 +151,7 @@ class MemoryStore:
 
     async def setup(self) -> tuple[int, int]:
         """Apply pending schema migrations; safe to run from many processes at once."""
-        versions = await self._run(migrations.migrate, write=True, idempotent=True)
-        await self._load_identity()
-        return versions
-
-    async def _load_identity(self) -> None:
-        store_id = await self._run(migrations.store_id)
-        self._identity = StoreIdentity(id=store_id, name=display_name(self.engine.url))
-
-    @property
-    def identity(self) -> StoreIdentity:
-        """Which store this is (`StoreIdentity`): its id is the same from every process.
-
-        Raises:
-            MemoryStoreError: The store was built without `open` and `setup` has not run.
-        """
-        if self._identity is None:
-            raise MemoryStoreError("the store's identity is read by setup(); call it first")
-        return self._identity
-
-    @property
-    def store_id(self) -> str:
-        """The store's id (``identity.id``)."""
-        return self.identity.id
+        return await self._run(migrations.migrate, write=True, idempotent=True)
 
     async def close(self) -> None:
         """Release the connection pool and worker threads."""
@@ -390,20 +364,6 @@ class MemoryStore:
             raise InvalidInput(f"cursor must be a string from Page.next_cursor, got {cursor!r}")
         return await self._run(
             reader.list_entries, ns, self._limit(limit, 1000), cursor, check_tags(tags), self._now()
-        )
-
-    @telemetry.instrumented("namespaces")
-    async def namespaces(
-        self, prefix: Sequence[str] = (), *, limit: int = 1000
-    ) -> builtins.list[tuple[Namespace, int]]:
-        """Namespaces at or under ``prefix`` (all when empty) that hold live entries.
-
-        Each comes with its count of current entries, in namespace order, at most ``limit``
-        (like langgraph's ``BaseStore.list_namespaces``, for browsing a store).
-        """
-        ns = check_namespace(prefix, allow_empty=True)
-        return await self._run(
-            reader.namespace_counts, ns, self._limit(limit, 100_000), self._now()
         )
 
     @telemetry.instrumented("tail")
