@@ -113,7 +113,9 @@ def client_name(ctx: Context[Any, Any]) -> str:
     if params is None:
         return "unknown client"
     info = params.client_info
-    return f"{info.name} {info.version}".strip()[:80]
+    # The client names itself: anything unprintable would make every write's provenance invalid.
+    shown = "".join(ch for ch in f"{info.name} {info.version}" if ch.isprintable())
+    return shown.strip()[:80] or "unknown client"
 
 
 class MemoryTools:

@@ -84,14 +84,14 @@ def server_command(url: str, *args: str, via: tuple[str, ...] = ("cairn.mcp",)) 
 
 @asynccontextmanager
 async def over_stdio(
-    url: str, *args: str, via: tuple[str, ...] = ("cairn.mcp",)
+    url: str, *args: str, via: tuple[str, ...] = ("cairn.mcp",), client: Implementation = CLIENT
 ) -> AsyncIterator[Client]:
     """A client of ``python -m cairn.mcp`` (or ``via`` another module) spawned on stdio."""
     params = StdioServerParameters(
         command=sys.executable, args=server_command(url, *args, via=via), cwd=str(ROOT)
     )
-    async with Client(params, client_info=CLIENT) as client:
-        yield client
+    async with Client(params, client_info=client) as connected:
+        yield connected
 
 
 @asynccontextmanager

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from mcp.types import Implementation
+
 from memory import MemoryStore
 from tests.mcp.conftest import GRANTS, U7, WRITABLE, error, over_stdio, text
 
@@ -78,6 +80,20 @@ async def test_remember_writes_with_the_principal_and_client_as_author(seeded: s
     assert entry.provenance is not None
     assert entry.provenance.tenant == "acme"
     assert entry.provenance.agent == "ops-bot via pytest-client 1.0"
+
+
+async def test_a_client_name_with_control_characters_is_recorded_without_them(
+    seeded_sqlite: str,
+) -> None:
+    odd = Implementation(name="evil\nclient\x1b[31m", version="2")
+    async with over_stdio(seeded_sqlite, *GRANTS, *WRITABLE, client=odd) as client:
+        args = {"namespace": "acme/user/u-7", "key": "food", "value": 1}
+        result = await client.call_tool("remember", args)
+    assert not result.is_error, text(result)
+    async with await MemoryStore.open(seeded_sqlite) as store:
+        entry = await store.get(U7, "food")
+    assert entry.provenance is not None
+    assert entry.provenance.agent == "mcp via evilclient[31m 2"
 
 
 async def test_a_retried_remember_applies_once_and_returns_the_first_result(seeded: str) -> None:
