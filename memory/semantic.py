@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import JsonValue
 
@@ -20,7 +20,7 @@ from memory.commit import Op
 from memory.embedding.base import Embedder, Vectors, embed_checked
 from memory.embedding.config import EmbeddingConfig
 from memory.errors import InvalidInput
-from memory.namespace import Namespace, matches
+from memory.namespace import Namespace, decode, matches
 from memory.records import SearchHit, trusted
 from memory.values import loads
 from memory.vector_index import Check, VectorIndex
@@ -29,6 +29,8 @@ from memory.vectors import Embedded, StoredVector, to_blob
 Mode = Literal["keyword", "vector", "hybrid"]
 MODES: tuple[Mode, ...] = ("keyword", "vector", "hybrid")
 RRF_K = 60
+Backfilled = tuple[str, str, int, int, StoredVector]
+"""A backfilled vector: ``(stored namespace, key, version, commit_seq, vector)``."""
 MAX_QUERY_CHARS = 16_000
 _FIELD = re.compile(r"value(\.[A-Za-z0-9_\-]+)+")
 _META_FILTERS = ("key", "kind")
@@ -196,6 +198,20 @@ class Semantic:
             for text, row in zip(texts, rows, strict=True):
                 stored = StoredVector(embedder.model, embedder.dims, to_blob(row))
                 plan.found[(embedder.model, text)] = stored
+
+    async def embed_rows(self, rows: Sequence[Any]) -> list[Backfilled]:
+        """Vectors for stored entry rows ``(ns, key, version, commit_seq, value)`` (backfill).
+
+        Rows whose namespace has no embedder, or whose value has no text, are left out.
+        """
+        plan = Embedded(self.configs)
+        wanted = [(r, plan.wanted(decode(r.ns), loads(r.value))) for r in rows]
+        await self.embed(plan, dict.fromkeys(w for _, w in wanted if w is not None))
+        return [
+            (r.ns, r.key, r.version, r.commit_seq, plan.found[(w[0].embedder.model, w[1])])
+            for r, w in wanted
+            if w is not None
+        ]
 
     @staticmethod
     async def query_vector(embedder: Embedder, text: str) -> Vectors:

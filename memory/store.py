@@ -17,7 +17,17 @@ from typing import Any, TypeVar, overload
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import Engine
 
-from memory import forks, migrations, purge, reader, retention, telemetry, vectors, writer
+from memory import (
+    backfill,
+    forks,
+    migrations,
+    purge,
+    reader,
+    retention,
+    telemetry,
+    vectors,
+    writer,
+)
 from memory.commit import Applied, Commit, Op, check_provenance, check_text
 from memory.embedding.config import EmbeddingConfig
 from memory.engine import create_store_engine
@@ -457,6 +467,52 @@ class MemoryStore:
         if chosen == "vector" and len(rankings) == 1:
             return rankings[0][:limit]
         return fuse(rankings, limit)
+
+    async def reindex(
+        self,
+        prefix: Sequence[str],
+        *,
+        batch_size: int = 256,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> dict[str, int]:
+        """Embed the current entries under ``prefix`` that have no vector of their embedder.
+
+        For entries written before their namespace had an embedder (or under another model).
+        Idempotent and resumable: a rerun embeds only what is still missing. Safe while
+        workers write: each batch is one short transaction that stores a vector only while its
+        entry version exists.
+
+        Args:
+            prefix: Where to backfill.
+            batch_size: Entries embedded per batch (and per transaction), 1-10,000.
+            progress: Called as ``progress(done, total)`` after each batch.
+
+        Returns:
+            ``{"embedded": n, "skipped": m}``: vectors stored, and entries left without one
+            (no text to embed, or in a namespace no pattern covers).
+
+        Raises:
+            InvalidInput: No embedder is configured for any namespace under ``prefix``.
+        """
+        ns, size = check_namespace(prefix), self._limit(batch_size, 10_000, "batch_size")
+        models = [m.embedder.model for m in self.semantic.models(ns)]
+        if not models:
+            raise InvalidInput(
+                f"reindex of {'/'.join(ns)!r}: no embedding pattern covers it; configure "
+                "embedders (MemoryStore.open(url, embedders=[...]) or CAIRN_EMBEDDER)"
+            )
+        total = await self._run(backfill.count_missing, ns, models, self._now())
+        done, after = {"embedded": 0, "skipped": 0}, ("", "")
+        while True:
+            rows = await self._run(backfill.missing, ns, models, after, size, self._now())
+            if not rows:
+                return done
+            after = (rows[-1].ns, rows[-1].key)
+            found = await self.semantic.embed_rows(rows)
+            done["skipped"] += len(rows) - len(found)
+            done["embedded"] += await self._run(backfill.store, found, write=True)
+            if progress is not None:
+                progress(min(done["embedded"] + done["skipped"], total), total)
 
     @telemetry.instrumented("get_commit")
     async def get_commit(self, key: str) -> CommitRecord:

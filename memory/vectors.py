@@ -132,7 +132,7 @@ def write(
     row = {"ns": ns, "key": key, "version": version, "commit_seq": seq}
     row |= {"model": vector.model, "dims": vector.dims, "vector": vector.blob}
     if has_pgvector(conn):
-        conn.execute(_INSERT_PGVECTOR, row | {"embedding": _literal(vector)})
+        conn.execute(_INSERT_PGVECTOR, row | {"embedding": literal(vector)})
     else:
         conn.execute(insert(schema.vectors), row)
 
@@ -144,7 +144,8 @@ _INSERT_PGVECTOR = text(
 )
 
 
-def _literal(vector: StoredVector) -> str:
+def literal(vector: StoredVector) -> str:
+    """A vector in pgvector's text form, ``[x,y,...]``."""
     values = np.frombuffer(vector.blob, dtype="<f4")
     return "[" + ",".join(map(repr, values.tolist())) + "]"
 
@@ -269,7 +270,7 @@ def nearest_pgvector(
         f" ORDER BY v.embedding::vector({dims}) <=> {vec} LIMIT :limit"
     )
     params: dict[str, Any] = {
-        "q": _literal(StoredVector(model, dims, to_blob(query))),
+        "q": literal(StoredVector(model, dims, to_blob(query))),
         "model": model,
     }
     params |= {"exact": exact, "low": low, "high": high, "limit": limit + len(exclude)}

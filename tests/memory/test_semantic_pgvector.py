@@ -77,3 +77,18 @@ async def test_pgvector_search_sees_only_current_live_versions(pg_store: MemoryS
     await pg_store.forget(NOTES)
     assert await vector_rows(pg_store) == []
     assert await pg_store.search(NOTES, "coffee", mode="vector") == []
+
+
+async def test_reindex_fills_the_pgvector_column(vector_schema_url: str) -> None:
+    plain = await MemoryStore.open(vector_schema_url)
+    async with plain.commit() as c:
+        c.put(NOTES, "tea", "green tea in the morning")
+        c.put(NOTES, "train", "the train to Lyon")
+    await plain.close()
+    store = await MemoryStore.open(vector_schema_url, embedders=[config()])
+    try:
+        assert await store.reindex(NOTES) == {"embedded": 2, "skipped": 0}
+        hits = await store.search(NOTES, "morning tea", mode="vector", limit=1)
+        assert [h.key for h in hits] == ["tea"]
+    finally:
+        await store.close()
