@@ -23,7 +23,14 @@ from activities.contracts import run_namespace
 from cairn.cli.memory import step_json, workflow_commits
 from cairn.mcp import views
 from cairn.mcp.access import readable_entries
-from memory import MemoryRef, MemoryStore, MemoryStoreError, Provenance, ScopedStore
+from memory import (
+    CommitRecord,
+    MemoryRef,
+    MemoryStore,
+    MemoryStoreError,
+    Provenance,
+    ScopedStore,
+)
 from memory.context import quote, search_readable
 from memory.namespace import MAX_KEY, MAX_SEGMENT, MAX_TAGS, Namespace, parse
 
@@ -292,10 +299,17 @@ class MemoryTools:
             )
         steps = [self._readable(step_json(c)) for c in mine]
         blocks = [
-            quote("recalled", c.writes[0] if c.writes else _commit_ref(run, c.seq), s, s["agent"])
+            quote("recalled", self._source(c, run), s, s["agent"])
             for c, s in zip(mine, steps, strict=True)
         ]
         return views.result(Steps(workflow_id=workflow_id, steps=tuple(steps)), blocks, "")
+
+    def _source(self, commit: CommitRecord, run: Namespace) -> MemoryRef:
+        """What a step's quote names as its source: its first readable write, else its run."""
+        for ref in commit.writes:
+            if self.memory.grants.allows("read", ref.namespace):
+                return ref
+        return MemoryRef(namespace=run, key="commit", version=commit.seq, commit_seq=commit.seq)
 
     def _readable(self, step: dict[str, Any]) -> dict[str, Any]:
         """A step with the references it read and wrote outside the read grants left out."""
@@ -304,7 +318,3 @@ class MemoryTools:
             return [r for r in refs if self.memory.grants.allows("read", tuple(r["namespace"]))]
 
         return {**step, "reads": allowed(step["reads"]), "writes": allowed(step["writes"])}
-
-
-def _commit_ref(run: Namespace, seq: int) -> MemoryRef:
-    return MemoryRef(namespace=run, key="commit", version=seq, commit_seq=seq)

@@ -52,7 +52,7 @@ async def seed(url: str) -> None:
         step = Provenance(tenant="acme", agent="writer", workflow_id="wf-1", run_id="r1")
         async with store.commit(key="wf-1/r1/1", provenance=step) as c:
             c.put(("acme", "run", "wf-1"), "output:write", {"text": "a blue poem"})
-            c.put(("acme", "user", "u-8"), "seen", True)
+            c.put(("acme", "hr", "u-8"), "seen", True)
             c.result = StepRecord(
                 step="write",
                 agent="writer",

@@ -149,8 +149,10 @@ async def test_steps_shows_what_a_step_read_and_wrote_within_the_grants(seeded: 
     (step,) = [s for s in result.structured_content["steps"] if s["step"] == "write"]
     assert step["agent"] == "writer"
     assert [(r["key"], r["version"]) for r in step["reads"]] == [("color", 2)]
-    # The step also wrote acme/user/u-8, which this server may not read: left out.
+    # The step also wrote acme/hr/u-8, which this server may not read: left out, quote included.
     assert [w["key"] for w in step["writes"]] == ["output:write"]
+    assert "acme/hr" not in text(result)
+    assert '<recalled source="acme/run/wf-1" key="output:write"' in text(result)
 
 
 async def test_steps_of_an_unknown_workflow_is_a_clear_error(seeded_sqlite: str) -> None:
