@@ -104,6 +104,7 @@ class Op:
     ttl: timedelta | None = None
     expected_version: int | None = None
     merge: Merge = "replace"
+    index: bool = True
 
     @property
     def order(self) -> tuple[int, str, str]:
@@ -205,6 +206,7 @@ class Commit:
         tags: Sequence[str] | None = None,
         ttl: timedelta | float | None = None,
         merge: Merge = "replace",
+        index: bool = True,
     ) -> None:
         """Write a new version of ``(namespace, key)``.
 
@@ -217,6 +219,8 @@ class Commit:
             tags: Labels for search filters.
             ttl: Time to live (seconds or timedelta); expired entries are hidden at once.
             merge: How the value combines with the current one (see `Merge`).
+            index: False keeps this version out of search (no text or vector index entry):
+                for opaque values such as serialized checkpoints.
 
         Raises:
             InvalidInput: A malformed namespace, key, tag, ttl or value.
@@ -238,6 +242,7 @@ class Commit:
                 ttl,
                 expected_version,
                 merge,
+                index is not False,
             )
         )
 

@@ -250,7 +250,8 @@ def _apply_op(
     row = {"ns": ns, "key": op.key, "version": version, "commit_seq": seq, "value": value}
     row |= {"tags": " ".join(op.tags), "expires_at": expires, "deleted": deleted}
     _INSERT_VERSION.run(conn, {**row, "created_at": now})
-    if deleted:
+    if deleted or not op.index:
+        # Out of search: a delete, or a put with index=False (an earlier version's doc goes).
         unindex(conn, _ENTRY_DOC, {"doc_ns": ns, "doc_key": op.key})
     else:
         body = search.body_of(op.key, loads(value))

@@ -46,11 +46,11 @@ from cairn.integrations.langgraph.matching import (
     literal_prefix,
     namespace_matches,
 )
+from cairn.integrations.langgraph.scan import entries_under, namespaces_under
 from memory import ConflictError, Entry, MemoryStore, NotFound, Provenance
 
 # How many activity attempts' commit counters are remembered (one per node execution).
 _COUNTERS = 10_000
-_PAGE = 1000
 
 
 class CairnItem(Item):
@@ -242,23 +242,13 @@ class CairnStore(BaseStore):
         stale = [entry] if op.refresh_ttl and entry.expires_at is not None else []
         return CairnItem(entry, tuple(op.namespace)), stale
 
-    async def _entries(self, prefix: tuple[str, ...]) -> list[Entry]:
-        found: list[Entry] = []
-        cursor: str | None = None
-        while True:
-            page = await self.memory.list(prefix, limit=_PAGE, cursor=cursor)
-            found.extend(page.entries)
-            if page.next_cursor is None:
-                return found
-            cursor = page.next_cursor
-
     async def _search(self, op: SearchOp) -> tuple[list[SearchItem], list[Entry]]:
         prefix = self.labels.to_cairn(op.namespace_prefix)
         scored: list[tuple[Entry, float | None]]
         if op.query:
             scored = await self._query(prefix, op.query)
         else:
-            entries = await self._entries(prefix)
+            entries = await entries_under(self.memory, prefix)
             # Most recently updated first, as LangGraph's SQL stores order a plain search.
             entries.sort(key=lambda e: e.commit_seq, reverse=True)
             scored = [(e, None) for e in entries]
@@ -292,17 +282,11 @@ class CairnStore(BaseStore):
         entries = await asyncio.gather(*(entry(h.namespace, h.key) for h in hits))
         return [(e, h.score) for e, h in zip(entries, hits, strict=True) if e is not None]
 
-    async def _namespaces(self, prefix: tuple[str, ...]) -> list[tuple[str, ...]]:
-        lister = getattr(self.memory, "namespaces", None)
-        if lister is not None:
-            return [ns for ns, _ in await lister(prefix, limit=100_000)]
-        return sorted({e.namespace for e in await self._entries(prefix)})
-
     async def _list_namespaces(
         self, op: ListNamespacesOp
     ) -> tuple[list[tuple[str, ...]], list[Entry]]:
         prefix = self.labels.to_cairn(literal_prefix(op.match_conditions))
-        found = [self.labels.to_langgraph(ns) for ns in await self._namespaces(prefix)]
+        found = [self.labels.to_langgraph(ns) for ns in await namespaces_under(self.memory, prefix)]
         found = [
             ns for ns in found if all(namespace_matches(c, ns) for c in op.match_conditions or ())
         ]
@@ -339,7 +323,14 @@ class CairnStore(BaseStore):
                     c.delete(ns, op.key, expected_version=expected_version)
                 else:
                     ttl = None if op.ttl is None else timedelta(minutes=op.ttl)
-                    c.put(ns, op.key, op.value, ttl=ttl, expected_version=expected_version)
+                    c.put(
+                        ns,
+                        op.key,
+                        op.value,
+                        ttl=ttl,
+                        expected_version=expected_version,
+                        index=op.index is not False,
+                    )
 
     async def _refresh(self, entries: list[Entry]) -> None:
         """Restart the TTL of items just read: a new version with the same value and TTL."""
