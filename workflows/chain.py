@@ -40,6 +40,7 @@ with workflow.unsafe.imports_passed_through():
         SubTeam,
         Write,
     )
+    from workflows.links import inspector_link
     from workflows.search_attributes import SESSION, TEAM, TENANT, upsert_missing
     from workflows.steps import run_step, write_memory
 
@@ -282,7 +283,8 @@ class ChainWorkflow:
 
     def _details(self, text: str) -> None:
         done = len(self._results)
-        workflow.set_current_details(f"{self._spec.name}: {done} steps done; {text}")
+        link = inspector_link(self._spec.ui_url, workflow.info().workflow_id)
+        workflow.set_current_details(f"{self._spec.name}: {done} steps done; {text}{link}")
 
 
 def team_search_attributes(spec: ChainSpec) -> TypedSearchAttributes:

@@ -19,6 +19,7 @@ with workflow.unsafe.imports_passed_through():
 
     from activities.contracts import PREVIEW_CHARS, CompactInput
     from workflows.contracts import Reply, SessionEnd, SessionInput, SessionState, Turn
+    from workflows.links import inspector_link
     from workflows.search_attributes import AGENT, SESSION, TENANT, upsert_missing
     from workflows.steps import compact, run_step
 
@@ -176,7 +177,8 @@ class SessionWorkflow:
             while len(self._replies) > REMEMBERED_REPLIES:
                 del self._replies[next(iter(self._replies))]
             self._compact_due = True
-            workflow.set_current_details(f"{self._turns} turns; last: {reply.text[:80]}")
+            link = inspector_link(inp.ui_url, workflow.info().workflow_id)
+            workflow.set_current_details(f"{self._turns} turns; last: {reply.text[:80]}{link}")
             return reply
 
     @send.validator
