@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: demo test lint bench fmt clean
+.PHONY: demo test lint bench fmt clean screenshots
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,10 @@ fmt: $(VENV)/.installed-lint
 
 bench: $(VENV)/.installed-bench
 	$(PY) -m bench $(BENCH_ARGS)
+
+# The README's pictures of the Cairn UI (docs/screenshots/*.png), from a real run in Chromium.
+screenshots: $(VENV)/.installed-test
+	$(PY) -m tests.ui.screenshots docs/screenshots
 
 clean:
 	rm -rf $(VENV) .cairn .pytest_cache .mypy_cache .ruff_cache

@@ -76,6 +76,7 @@ def dev_server_command(
     namespace: str = "default",
     log_level: str = "warn",
     dynamic_config: Sequence[tuple[str, object]] = (),
+    ui_codec_endpoint: str | None = None,
 ) -> list[str]:
     """The command line of a dev server persisting to ``db``, with Cairn's search attributes.
 
@@ -87,6 +88,8 @@ def dev_server_command(
         namespace: A namespace to create besides ``default``.
         log_level: The server's log level.
         dynamic_config: ``(key, value)`` dynamic-config overrides (e.g. history limits).
+        ui_codec_endpoint: The codec endpoint the UI decodes payloads with (``cairn ui``'s
+            ``/codec``), so it shows each step's output text beside its reference.
     """
     command = [
         temporal_binary(),
@@ -94,6 +97,8 @@ def dev_server_command(
         *("--log-level", log_level),
     ]
     command += ["--headless"] if ui_port is None else ["--ui-port", str(ui_port)]
+    if ui_port is not None and ui_codec_endpoint:
+        command += ["--ui-codec-endpoint", ui_codec_endpoint]
     if namespace != "default":
         command += ["--namespace", namespace]
     for key in SEARCH_ATTRIBUTES:
@@ -108,19 +113,25 @@ async def start_local(
     *,
     data_converter: DataConverter = pydantic_data_converter,
     dynamic_config: Sequence[tuple[str, object]] = (),
+    ui_port: int | None = None,
+    ui_codec_endpoint: str | None = None,
 ) -> WorkflowEnvironment:
-    """A fresh in-memory dev server on a free port (no UI), with Cairn's search attributes.
+    """A fresh in-memory dev server on a free port, with Cairn's search attributes.
 
-    The caller shuts it down (``await env.shutdown()``).
+    It serves no UI unless ``ui_port`` is given (with ``ui_codec_endpoint``, as in
+    `dev_server_command`). The caller shuts it down (``await env.shutdown()``).
     """
     extra: list[str] = []
     for name, value in dynamic_config:
         extra += ["--dynamic-config-value", f"{name}={value}"]
+    if ui_port is not None and ui_codec_endpoint:
+        extra += ["--ui-codec-endpoint", ui_codec_endpoint]
     return await WorkflowEnvironment.start_local(
         dev_server_existing_path=temporal_binary(),
         data_converter=data_converter,
         search_attributes=SEARCH_ATTRIBUTES,
-        ui=False,
+        ui=ui_port is not None,
+        ui_port=ui_port,
         dev_server_log_level="error",
         dev_server_extra_args=extra,
     )
@@ -250,7 +261,12 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
 
 @contextlib.asynccontextmanager
 async def dev_server(
-    address: str, *, namespace: str, state_dir: Path, ui_port: int
+    address: str,
+    *,
+    namespace: str,
+    state_dir: Path,
+    ui_port: int,
+    ui_codec_endpoint: str | None = None,
 ) -> AsyncIterator[DevServer]:
     """Reuse the Temporal server at ``address``, or start a dev server there until exit.
 
@@ -259,6 +275,8 @@ async def dev_server(
         namespace: The Temporal namespace a started server creates besides ``default``.
         state_dir: Where a started server keeps ``temporal.db`` and ``temporal.log``.
         ui_port: The UI's port for a started server; 0, or a port in use, picks a free one.
+        ui_codec_endpoint: The codec endpoint a started server's UI uses (see
+            `dev_server_command`).
 
     Raises:
         DevServerError: The binary is missing, or the server exited or never answered.
@@ -273,7 +291,14 @@ async def dev_server(
         ui_port = free_port(host)
     state_dir.mkdir(parents=True, exist_ok=True)
     db, log = state_dir / "temporal.db", state_dir / "temporal.log"
-    command = dev_server_command(host=host, port=port, db=db, ui_port=ui_port, namespace=namespace)
+    command = dev_server_command(
+        host=host,
+        port=port,
+        db=db,
+        ui_port=ui_port,
+        namespace=namespace,
+        ui_codec_endpoint=ui_codec_endpoint,
+    )
     with log.open("ab") as out:
         # A session of its own: Ctrl-C reaches this process only, which stops the worker
         # first and then the server, in that order.

@@ -33,6 +33,7 @@ from cairn.mcp.command import mcp
 if TYPE_CHECKING:
     from cairn.cli.memory import View
     from cairn.runtime import Settings
+    from cairn.ui import UIConfig
 
 T = TypeVar("T")
 
@@ -129,6 +130,21 @@ def _ui_port() -> int:
     return int(raw)
 
 
+def _inspector(keys: str | None, *, write: bool, host: str = "127.0.0.1") -> UIConfig:
+    """The Cairn UI's settings: CAIRN_UI_TOKEN, CAIRN_TEMPORAL_UI_URL, TEMPORAL_NAMESPACE."""
+    from cairn.ui import UIConfig
+    from cairn.ui.command import codec_from_keys
+
+    return UIConfig(
+        host=host,
+        token=os.environ.get("CAIRN_UI_TOKEN", "").strip() or None,
+        write=write,
+        temporal_ui_url=os.environ.get("CAIRN_TEMPORAL_UI_URL") or "http://localhost:8233",
+        temporal_namespace=os.environ.get("TEMPORAL_NAMESPACE") or "default",
+        codec=codec_from_keys(keys),
+    )
+
+
 def _model() -> str:
     """The model the demo and new sessions use: a real one when its API key is set."""
     if os.environ.get("OPENAI_API_KEY"):
@@ -174,8 +190,14 @@ def dev(
     trace: Annotated[
         Trace | None, typer.Option("--trace", help="Print OpenTelemetry spans (console).")
     ] = None,
+    write: Annotated[
+        bool, typer.Option("--write", help="Let the Cairn UI fork and forget (confirmed).")
+    ] = False,
 ) -> None:
-    """Run a local Temporal dev server (UI on :8233) and a worker until Ctrl-C.
+    """Run a local Temporal dev server (UI on :8233), a worker and the Cairn UI until Ctrl-C.
+
+    The Cairn UI (memory inspector) listens on 127.0.0.1:8234 and serves the Temporal UI's
+    codec endpoint, so the Temporal UI shows each step's output text beside its reference.
 
     Reuses a server already answering at TEMPORAL_ADDRESS (default localhost:7233); otherwise
     starts `temporal server start-dev` there with its state in .cairn/temporal.db (UI port:
@@ -189,13 +211,16 @@ def dev(
         from cairn.telemetry import configure
 
         tracing = configure(os.environ, console=trace is Trace.console)
+        settings = _settings()
+        keys = settings.encryption_keys.get_secret_value() if settings.encryption_keys else None
         try:
             await dev(
-                _settings(),
+                settings,
                 ui_port=_ui_port(),
                 state_dir=STATE_DIR,
                 console=stdout,
                 tracing=tracing,
+                inspector=_inspector(keys, write=write),
             )
         finally:
             tracing.shutdown()
@@ -339,6 +364,32 @@ def _run_and_show(ctx: typer.Context, work: Callable[[], Awaitable[View]], as_js
 
 app.add_typer(memory_app(_run_and_show, _memory_url), name="memory")
 app.command("mcp")(mcp)
+
+
+@app.command("ui")
+def ui(
+    ctx: typer.Context,
+    host: Annotated[str, typer.Option("--host", help="Interface to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=0, max=65535, help="0: any free port.")] = 8234,
+    write: Annotated[
+        bool, typer.Option("--write", help="Allow fork and forget (confirmed, CSRF-checked).")
+    ] = False,
+    memory_url: MemoryUrl = None,
+) -> None:
+    """Serve the memory inspector: namespaces, versions and diffs, time travel, step lineage.
+
+    Read-only unless --write. Binding beyond loopback needs CAIRN_UI_TOKEN. Links workflows to
+    the Temporal UI at CAIRN_TEMPORAL_UI_URL (default http://localhost:8233), and answers that
+    UI's codec calls (decrypting with CAIRN_ENCRYPTION_KEYS when set).
+    """
+
+    async def work() -> None:
+        from cairn.ui.command import run_ui
+
+        config = _inspector(os.environ.get("CAIRN_ENCRYPTION_KEYS"), write=write, host=host)
+        await run_ui(_memory_url(memory_url), config, port=port, console=stdout)
+
+    _run(ctx, work)
 
 
 @app.command("codec-server")

@@ -27,6 +27,7 @@ from cairn.devserver import dev_server, ensure_search_attributes
 from cairn.runtime import Settings, connect
 from memory import CommitRecord, MemoryRef, MemoryStore
 from workflows.contracts import ChainProgress, SessionInput, Turn
+from workflows.links import DEFAULT_UI_URL, inspector_url
 from workflows.session import session_workflow_id
 from workflows.teams import research_team, support_agent
 
@@ -237,5 +238,10 @@ async def run_demo(
         if server.started:
             console.print(
                 "\nThe dev server stops with the demo; its history stays in "
+        console.rule("[bold]Cairn UI[/] (what each step read and wrote)")
+        for label, workflow_id in workflows:
+            link = inspector_url(DEFAULT_UI_URL, workflow_id)
+            console.print(f"  {label:<14} {link}", highlight=False, soft_wrap=True)
+        console.print("Serve it with [bold]cairn dev[/] (or [bold]cairn ui[/]).")
                 f"{server.state}. Run [bold]cairn dev[/] to browse these runs in the UI."
             )

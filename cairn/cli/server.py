@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from rich.console import Console
@@ -21,6 +21,9 @@ from cairn.cli.memory import open_store
 from cairn.devserver import dev_server, ensure_search_attributes
 from cairn.runtime import Settings, build_worker, connect
 from cairn.telemetry import Telemetry
+from cairn.ui.command import inspector as serve_inspector
+from cairn.ui.config import DEFAULT_PORT, UIConfig
+from cairn.ui.server import bind
 from memory import MemoryStore
 
 
@@ -50,13 +53,32 @@ async def start_worker(client: Client, settings: Settings) -> AsyncIterator[Loca
 
 
 async def dev(
-    settings: Settings, *, ui_port: int, state_dir: Path, console: Console, tracing: Telemetry
+    settings: Settings,
+    *,
+    ui_port: int,
+    state_dir: Path,
+    console: Console,
+    tracing: Telemetry,
+    inspector: UIConfig | None = None,
+    inspector_port: int = DEFAULT_PORT,
 ) -> None:
-    """``cairn dev``: the dev server (started or reused) and a worker, until cancelled."""
+    """``cairn dev``: the dev server (started or reused), a worker and the Cairn UI, until exit.
+
+    A started Temporal UI decodes payloads through the Cairn UI's codec endpoint.
+    """
     namespace = str(settings.temporal.get("namespace", "default"))
+    # Bound first: the Temporal UI is started with the codec endpoint's URL.
+    sock, codec_url = None, None
+    if inspector is not None:
+        sock = bind(inspector.host, inspector_port)
+        codec_url = f"http://{inspector.host}:{sock.getsockname()[1]}/codec"
     try:
         async with dev_server(
-            settings.temporal_address, namespace=namespace, state_dir=state_dir, ui_port=ui_port
+            settings.temporal_address,
+            namespace=namespace,
+            state_dir=state_dir,
+            ui_port=ui_port,
+            ui_codec_endpoint=codec_url,
         ) as server:
             client = await connect(settings, tracing)
             added = await ensure_search_attributes(client, namespace)
@@ -70,8 +92,16 @@ async def dev(
                     console.print(f"[bold]Search attributes[/] registered: {', '.join(added)}")
                 queue = escape(local.task_queue)
                 console.print(f"[bold]Worker[/]    task queue {queue}, memory {escape(memory)}")
-                console.print("Ready. Press Ctrl-C to stop.")
-                await asyncio.Event().wait()
+                async with contextlib.AsyncExitStack() as stack:
+                    if inspector is not None and sock is not None:
+                        config = replace(inspector, temporal_ui_url=server.ui_url)
+                        serving = serve_inspector(local.store, config, sock=sock, console=console)
+                        await stack.enter_async_context(serving)
+                    console.print("Ready. Press Ctrl-C to stop.")
+                    await asyncio.Event().wait()
     except asyncio.CancelledError:
         # Ctrl-C or SIGTERM: by now the worker has drained and a started server has exited.
         console.print("Stopped.")
+    finally:
+        if sock is not None:
+            sock.close()
