@@ -22,7 +22,14 @@ from pathlib import Path
 from sqlalchemy.engine import make_url
 
 from activities import AgentRegistry
-from cairn.runtime import Settings, build_worker, connect, load_extensions, settings_from_env
+from cairn.runtime import (
+    Settings,
+    build_worker,
+    connect,
+    load_extensions,
+    settings_from_env,
+    store_embedders,
+)
 from cairn.telemetry import Telemetry
 from cairn.telemetry import configure as configure_telemetry
 from memory import MemoryStore, MemoryStoreError
@@ -43,6 +50,10 @@ ENV_HELP = """environment:
   CAIRN_ENCRYPTION_KEYS       "id:base64key,..." to encrypt payloads (first is active)
   CAIRN_EXTENSIONS            comma-separated modules defining `registry`, `workflows`
                               and/or `agent_activities` (an AgentActivities subclass)
+  CAIRN_EMBEDDER              recall by meaning: offline, hashing or openai:<model>
+                              (default: keyword search only)
+  CAIRN_EMBED_NAMESPACES      comma-separated namespace patterns to embed (default: all)
+  CAIRN_EMBED_DIMS            vector length of an openai:<model> not known to Cairn
   OPENAI_API_KEY, OPENAI_BASE_URL, ANTHROPIC_API_KEY, ANTHROPIC_BASE_URL
                               model providers
   OTEL_*                      OpenTelemetry exporters (nothing is exported when unset);
@@ -101,7 +112,9 @@ async def serve(
             # The embedded default lives in .cairn/, which a fresh checkout does not have.
             Path(url.database).parent.mkdir(parents=True, exist_ok=True)
         store = await MemoryStore.open(
-            settings.memory_url, pool_size=min(settings.max_concurrent_steps, 32)
+            settings.memory_url,
+            pool_size=min(settings.max_concurrent_steps, 32),
+            embedders=store_embedders(settings),
         )
         try:
             client = await connect(settings, tracing)

@@ -27,8 +27,10 @@ from activities.llm import ProviderSettings
 from activities.streams import StreamActivities
 from cairn import DEFAULT_MEMORY_URL
 from cairn.codec import EncryptionCodec, data_converter_with_codec, keys_from_env_value
+from cairn.embedders import build_embedder, embedding_configs, parse_patterns
 from cairn.telemetry import Telemetry
 from memory import MemoryStore
+from memory.embedding import EmbeddingConfig
 from workflows.chain import ChainWorkflow
 from workflows.session import SessionWorkflow
 
@@ -47,6 +49,9 @@ class Settings(BaseModel):
     extensions: tuple[str, ...] = ()
     providers: ProviderSettings = ProviderSettings()
     capture_content: bool = False
+    embedder: str | None = None
+    embed_namespaces: tuple[tuple[str, ...], ...] = ()
+    embed_dims: int | None = Field(default=None, ge=1)
 
     @property
     def temporal_address(self) -> str:
@@ -61,6 +66,8 @@ _ENV_FIELDS = {
     "max_concurrent_steps": "CAIRN_MAX_CONCURRENT_STEPS",
     "shutdown_grace": "CAIRN_SHUTDOWN_GRACE",
     "health_port": "CAIRN_HEALTH_PORT",
+    "embedder": "CAIRN_EMBEDDER",
+    "embed_dims": "CAIRN_EMBED_DIMS",
 }
 
 
@@ -100,12 +107,28 @@ def settings_from_env(env: Mapping[str, str] | None = None) -> Settings:
     for field, name in _ENV_FIELDS.items():
         if env.get(name):
             fields[field] = env[name]
+    fields["embed_namespaces"] = parse_patterns(env.get("CAIRN_EMBED_NAMESPACES", ""))
+    if fields["embed_namespaces"] and not fields.get("embedder"):
+        embedding_configs(None, fields["embed_namespaces"])  # raises, naming both variables
     try:
         return Settings(**fields)
     except ValidationError as error:
         first = error.errors()[0]
         field = str(first["loc"][0]) if first["loc"] else "?"
         raise ValueError(f"{_ENV_FIELDS.get(field, field)}: {first['msg']}") from None
+
+
+def store_embedders(settings: Settings) -> list[EmbeddingConfig]:
+    """The memory store's `EmbeddingConfig`s (``CAIRN_EMBEDDER``, ``CAIRN_EMBED_NAMESPACES``)."""
+    if settings.embedder is None:
+        return []
+    embedder = build_embedder(
+        settings.embedder,
+        dims=settings.embed_dims,
+        api_key=settings.providers.openai_api_key,
+        base_url=settings.providers.openai_base_url,
+    )
+    return embedding_configs(embedder, settings.embed_namespaces)
 
 
 def data_converter(settings: Settings) -> DataConverter:

@@ -27,13 +27,15 @@ def _missing_query(prefix: Namespace, models: Sequence[str], now: datetime) -> A
         .where(v.ns == e.ns, v.key == e.key, v.version == e.version, v.model.in_(models))
         .exists()
     )
-    return (
+    query = (
         select(e.ns, e.key, e.version, e.commit_seq, e.value)
         .select_from(schema.heads)
         .join(schema.entries, (h.ns == e.ns) & (h.key == e.key) & (h.version == e.version))
-        .where(under(h.ns, prefix), ~h.deleted, ~has_vector)
+        .where(~h.deleted, ~has_vector)
         .where(or_(h.expires_at.is_(None), h.expires_at > now))
     )
+    # An empty prefix is the whole store.
+    return query.where(under(h.ns, prefix)) if prefix else query
 
 
 def count_missing(conn: Connection, prefix: Namespace, models: Sequence[str], now: datetime) -> int:

@@ -20,7 +20,7 @@ from memory.commit import Op
 from memory.embedding.base import Embedder, Vectors, embed_checked
 from memory.embedding.config import EmbeddingConfig
 from memory.errors import InvalidInput
-from memory.namespace import Namespace, decode, matches
+from memory.namespace import Namespace, decode
 from memory.records import SearchHit, trusted
 from memory.values import loads
 from memory.vector_index import Check, VectorIndex
@@ -59,7 +59,8 @@ def check_configs(configs: object) -> tuple[EmbeddingConfig, ...]:
 
 def _overlaps(pattern: tuple[str, ...], prefix: Namespace) -> bool:
     """Whether some namespace at or under ``prefix`` is covered by ``pattern``."""
-    return matches(pattern, prefix) or matches(prefix, pattern)
+    # The pattern covers the prefix, or lies beneath it: they agree on their common part.
+    return all(p in ("*", s) for p, s in zip(pattern, prefix, strict=False))
 
 
 def check_query(text: object, mode: Mode) -> str:

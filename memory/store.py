@@ -483,7 +483,7 @@ class MemoryStore:
         entry version exists.
 
         Args:
-            prefix: Where to backfill.
+            prefix: Where to backfill; ``()`` for the whole store.
             batch_size: Entries embedded per batch (and per transaction), 1-10,000.
             progress: Called as ``progress(done, total)`` after each batch.
 
@@ -494,7 +494,8 @@ class MemoryStore:
         Raises:
             InvalidInput: No embedder is configured for any namespace under ``prefix``.
         """
-        ns, size = check_namespace(prefix), self._limit(batch_size, 10_000, "batch_size")
+        ns = check_namespace(prefix, allow_empty=True)
+        size = self._limit(batch_size, 10_000, "batch_size")
         models = [m.embedder.model for m in self.semantic.models(ns)]
         if not models:
             raise InvalidInput(

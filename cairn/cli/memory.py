@@ -21,6 +21,7 @@ from rich.text import Text
 from sqlalchemy.engine import make_url
 
 from memory import CommitRecord, Entry, MemoryRef, MemoryStore, SearchHit
+from memory.embedding import EmbeddingConfig
 from memory.engine import create_store_engine
 from memory.namespace import parse
 
@@ -51,7 +52,9 @@ def _prepare_sqlite(url: str, *, create: bool) -> None:
         )
 
 
-async def open_store(url: str, *, create: bool) -> MemoryStore:
+async def open_store(
+    url: str, *, create: bool, embedders: Sequence[EmbeddingConfig] | None = None
+) -> MemoryStore:
     """Open the memory store at ``url``.
 
     With ``create``, a SQLite file (and its directory) is created and the schema migrated;
@@ -59,7 +62,7 @@ async def open_store(url: str, *, create: bool) -> MemoryStore:
     error naming ``cairn memory migrate``, so inspecting never creates anything.
     """
     _prepare_sqlite(url, create=create)
-    return await MemoryStore.open(url, migrate=create)
+    return await MemoryStore.open(url, migrate=create, embedders=embedders)
 
 
 def add_row(table: Table, *cells: str) -> None:

@@ -186,6 +186,37 @@ def memory_app(run: Runner, url: Callable[[str | None], str]) -> typer.Typer:
 
         run(ctx, work, as_json)
 
+    @app.command("reindex")
+    def memory_reindex(
+        ctx: typer.Context,
+        prefix: Annotated[
+            str | None,
+            typer.Argument(help="A namespace prefix, tenant first [default: the whole store]."),
+        ] = None,
+        batch_size: Annotated[
+            int, typer.Option("--batch-size", min=1, max=10_000, help="Entries per batch.")
+        ] = 256,
+        memory_url: MemoryUrl = None,
+        as_json: JsonFlag = False,
+    ) -> None:
+        """Embed entries written before their namespace had an embedder (CAIRN_EMBEDDER).
+
+        Resumable and idempotent (a rerun embeds only what is missing); safe while workers
+        write. Example: CAIRN_EMBEDDER=offline cairn memory reindex acme
+        """
+
+        async def work() -> View:
+            from cairn.cli.reindex import reindex
+            from cairn.runtime import settings_from_env, store_embedders
+
+            embedders = store_embedders(settings_from_env())
+            where = url(memory_url)
+            return await reindex(
+                where, prefix, embedders, batch_size=batch_size, show_progress=not as_json
+            )
+
+        run(ctx, work, as_json)
+
     @app.command("migrate")
     def memory_migrate(
         ctx: typer.Context, memory_url: MemoryUrl = None, as_json: JsonFlag = False

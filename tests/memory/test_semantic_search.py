@@ -105,3 +105,15 @@ def test_reciprocal_rank_fusion_rewards_agreement() -> None:
     assert [h.key for h in fused] == ["b", "c", "a"]
     assert fused[0].score == pytest.approx(1 / 62 + 1 / 61)
     assert [h.key for h in fuse([[a], [b]], limit=2)] == ["a", "b"]
+
+
+async def test_a_wildcard_pattern_serves_the_tenant_prefix(store_url: str) -> None:
+    store = await MemoryStore.open(store_url, embedders=[config(pattern=("*", "notes"))])
+    try:
+        async with store.commit() as c:
+            c.put(NOTES, "tea", "green tea")
+        assert [h.key for h in await store.search(("acme",), "tea", mode="vector")] == ["tea"]
+        with pytest.raises(InvalidInput, match="needs an embedder"):
+            await store.search(("acme", "chat"), "tea", mode="vector")
+    finally:
+        await store.close()
