@@ -235,13 +235,13 @@ async def run_demo(
             for label, workflow_id in workflows:
                 link = ui_link(server.ui_url, namespace, workflow_id)
                 console.print(f"  {label:<14} {link}", highlight=False, soft_wrap=True)
-        if server.started:
-            console.print(
-                "\nThe dev server stops with the demo; its history stays in "
         console.rule("[bold]Cairn UI[/] (what each step read and wrote)")
         for label, workflow_id in workflows:
             link = inspector_url(DEFAULT_UI_URL, workflow_id)
             console.print(f"  {label:<14} {link}", highlight=False, soft_wrap=True)
         console.print("Serve it with [bold]cairn dev[/] (or [bold]cairn ui[/]).")
+        if server.started:
+            console.print(
+                "\nThe dev server stops with the demo; its history stays in "
                 f"{server.state}. Run [bold]cairn dev[/] to browse these runs in the UI."
             )
