@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue, field_validator, m
 
 from memory.context import ContextSpec, Pinned, SearchSource
 from memory.namespace import check_segment
-from memory.records import MemoryRef
+from memory.records import MemoryRef, StoreIdentity
 from memory.values import to_json
 
 PREVIEW_CHARS = 280
@@ -169,6 +169,8 @@ class StepInput(_Contract):
     """Record ``task`` in the session transcript as the user's turn (in the step's commit)."""
     preview_chars: int = Field(default=PREVIEW_CHARS, ge=0, le=8000)
     """How much of the output `StepResult.preview` carries (a session's reply needs it all)."""
+    store: StoreIdentity | None = None
+    """The memory store the workflow began on (None until a step told it); checked."""
 
     @field_validator("step", "tenant", "session", "user")
     @classmethod
@@ -220,6 +222,8 @@ class StepResult(_Contract):
     usage: StepUsage = StepUsage()
     model: str
     offline: bool
+    store: StoreIdentity | None = None
+    """The memory store the step ran against (None in results recorded before it was added)."""
 
 
 class CompactInput(_Contract):
@@ -231,6 +235,8 @@ class CompactInput(_Contract):
     budget_tokens: int = Field(default=4000, ge=100)
     keep_recent: int = Field(default=10, ge=1)
     model: str = "scripted"
+    store: StoreIdentity | None = None
+    """The memory store the workflow began on, when known; checked."""
 
     @field_validator("tenant", "session", "stream")
     @classmethod
@@ -269,6 +275,8 @@ class WriteInput(_Contract):
     tenant: str
     writes: tuple[MemoryWrite, ...]
     agent: str = "workflow"
+    store: StoreIdentity | None = None
+    """The memory store the workflow began on, when known; checked."""
 
     @field_validator("tenant")
     @classmethod
@@ -281,6 +289,8 @@ class WriteResult(_Contract):
 
     commit_seq: int
     refs: tuple[MemoryRef, ...]
+    store: StoreIdentity | None = None
+    """The memory store written to."""
 
 
 __all__ = [

@@ -4,6 +4,7 @@ Every activity runs its body inside `temporal_failures()`, which applies `tempor
 
     fail at once (ApplicationError, non_retryable=True): retrying changes nothing
         InvalidInput (ValueTooLarge too), AccessDenied, NotFound      memory caller mistakes
+        StoreMismatch                                                 a worker on another store
         UnknownAgent, pydantic ValidationError                        bad agent, tool or value
         ModelRequestError, ModelProtocolError, UnknownModel           provider 4xx, bad body, id
         DBAPIError the memory layer did not classify as transient     schema, role, constraint
@@ -32,7 +33,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities.llm import ModelError, ModelUnavailable
 from activities.registry import UnknownAgent
-from memory.errors import AccessDenied, ConflictError, InvalidInput, NotFound
+from memory.errors import AccessDenied, ConflictError, InvalidInput, NotFound, StoreMismatch
 
 if TYPE_CHECKING:
     from sqlalchemy.exc import DBAPIError
@@ -41,6 +42,7 @@ CALLER_MISTAKES: tuple[type[Exception], ...] = (
     InvalidInput,
     AccessDenied,
     NotFound,
+    StoreMismatch,
     UnknownAgent,
     ValidationError,
 )

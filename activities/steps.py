@@ -39,7 +39,7 @@ from activities.llm import (
     ScriptedModel,
     resolve_model,
 )
-from activities.provenance import activity_commit_key, activity_provenance
+from activities.provenance import activity_commit_key, activity_provenance, check_store
 from activities.registry import (
     AgentContext,
     AgentOutput,
@@ -48,7 +48,7 @@ from activities.registry import (
     ToolContext,
     UnknownAgent,
 )
-from memory import Grants, MemoryStoreError
+from memory import Grants, MemoryStoreError, StoreIdentity
 from memory.context import AssembledContext, build_context, default_counter
 from memory.errors import InvalidInput
 from memory.namespace import Namespace, parse
@@ -169,6 +169,7 @@ class AgentActivities:
     async def _step(self, inp: StepInput) -> StepResult:
         info = activity.info()
         assert info.workflow_id is not None, "agent_step runs inside a workflow"
+        identity = check_store(self.store, inp.store)
         agent = inp.agent
         bindings = bindings_for(inp.tenant, info.workflow_id, inp.session, inp.user)
         grants = Grants(
@@ -187,10 +188,10 @@ class AgentActivities:
                     mode="json"
                 )
         await self.checkpoint("after_commit")
-        return self._result(commit, bindings["run"])
+        return self._result(commit, bindings["run"], identity)
 
     @staticmethod
-    def _result(commit: ScopedCommit, run: Namespace) -> StepResult:
+    def _result(commit: ScopedCommit, run: Namespace, store: StoreIdentity) -> StepResult:
         if commit.result is None:
             raise InvalidInput(f"step commit {commit.key!r} was forgotten; its result is gone")
         record = StepRecord.model_validate(commit.result)
@@ -212,6 +213,7 @@ class AgentActivities:
             usage=record.usage,
             model=record.model,
             offline=record.offline,
+            store=store,
         )
 
     async def _run(
@@ -346,6 +348,7 @@ class AgentActivities:
     async def compact_transcript(self, inp: CompactInput) -> CompactResult:
         """Summarize the oldest part of a transcript over budget into the summary entry, once."""
         with temporal_failures():
+            check_store(self.store, inp.store)
             # An agent's own script (``scripted:<script>``) answers as the agent, not as a
             # summarizer: every offline model compacts with the compactor's script.
             model_id = SCRIPTED if inp.model.startswith(SCRIPTED + ":") else inp.model

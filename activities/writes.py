@@ -8,7 +8,7 @@ from temporalio import activity
 
 from activities.contracts import WriteInput, WriteResult
 from activities.failures import temporal_failures
-from activities.provenance import activity_commit_key, activity_provenance
+from activities.provenance import activity_commit_key, activity_provenance, check_store
 from memory import Grants
 from memory.namespace import parse
 
@@ -29,6 +29,7 @@ class MemoryActivities:
         Every write must stay inside ``inp.tenant``.
         """
         with temporal_failures():
+            identity = check_store(self.store, inp.store)
             memory = self.store.scoped(inp.agent, Grants(write=(inp.tenant,)))
             provenance = activity_provenance(inp.tenant, inp.agent)
             key = activity_commit_key("write")
@@ -36,4 +37,4 @@ class MemoryActivities:
                 for w in inp.writes:
                     commit.put(parse(w.namespace), w.key, w.value, tags=w.tags)
         assert commit.seq is not None
-        return WriteResult(commit_seq=commit.seq, refs=commit.writes)
+        return WriteResult(commit_seq=commit.seq, refs=commit.writes, store=identity)

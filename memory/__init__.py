@@ -20,6 +20,7 @@ from memory.errors import (
     InvalidInput,
     MemoryStoreError,
     NotFound,
+    StoreMismatch,
     StoreUnavailable,
     ValueTooLarge,
 )
@@ -34,6 +35,7 @@ from memory.records import (
     Provenance,
     PurgeReport,
     SearchHit,
+    StoreIdentity,
     StreamItem,
 )
 from memory.values import Merge
@@ -61,6 +63,8 @@ __all__ = [
     "PurgeReport",
     "ScopedStore",
     "SearchHit",
+    "StoreIdentity",
+    "StoreMismatch",
     "StoreUnavailable",
     "StreamItem",
     "ValueTooLarge",

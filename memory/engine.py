@@ -118,6 +118,12 @@ def create_writer_engine(engine: Engine) -> Engine:
     return _sqlite_engine(engine.url, pool_size=1, begin="BEGIN IMMEDIATE")
 
 
+def display_name(url: URL) -> str:
+    """A database URL fit to show anyone: no user, password, driver or query parameters."""
+    shown = URL.create(url.get_backend_name(), host=url.host, port=url.port, database=url.database)
+    return shown.render_as_string()
+
+
 def unavailable(error: BaseException, url: str) -> StoreUnavailable:
     """`StoreUnavailable` for a driver error, quoting the driver's message but no parameters."""
     # The driver's own message only: SQLAlchemy's str() would include parameters (user data).

@@ -8,6 +8,7 @@ Every error the store raises derives from one base class, and each formats its o
     ├── ConflictError                         expected_version did not match; nothing applied
     ├── AccessDenied                          a scoped handle reached outside its grants
     ├── NotFound (also a KeyError)            no such entry, commit or namespace
+    ├── StoreMismatch                         a workflow's step met another store than its first
     └── StoreUnavailable                      the database could not be reached; safe to retry
 
 `StoreUnavailable` is the only transient error: callers (Temporal activities) retry it. The others
@@ -80,6 +81,23 @@ class NotFound(MemoryStoreError, KeyError):
 
     def __str__(self) -> str:
         return f"not found: {self.what}"
+
+
+class StoreMismatch(MemoryStoreError):
+    """A workflow that began on one memory store ran a step on a worker with another.
+
+    ``expected`` and ``actual`` are the two stores (`memory.records.StoreIdentity`, or any
+    object whose text names a store without credentials).
+    """
+
+    def __init__(self, expected: object, actual: object) -> None:
+        self.expected = expected
+        self.actual = actual
+        super().__init__(
+            f"this workflow began on memory store {expected}, but this worker's memory store is "
+            f"{actual}: workers of one task queue must share one memory store "
+            "(check CAIRN_MEMORY_URL on every worker)"
+        )
 
 
 class StoreUnavailable(MemoryStoreError):

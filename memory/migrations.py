@@ -7,6 +7,7 @@ IMMEDIATE``), so workers starting together apply each migration exactly once.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 
 from sqlalchemy import Connection, insert, inspect, select, text, update
@@ -14,7 +15,7 @@ from sqlalchemy import Connection, insert, inspect, select, text, update
 from memory import schema, vectors
 from memory.errors import MemoryStoreError
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 # Arbitrary but fixed: the advisory lock key Cairn's migrations serialize on.
 _PG_LOCK = 0x0C41_124E
 
@@ -61,10 +62,18 @@ def _v3_vectors(conn: Connection) -> None:
     vectors.forget_pgvector_state(conn)
 
 
+def _v4_store_identity(conn: Connection) -> None:
+    # The column for the store's id (v1 creates it in a new database); `migrate` fills it.
+    columns = {c["name"] for c in inspect(conn).get_columns(schema.schema_version.name)}
+    if "store_id" not in columns:
+        conn.exec_driver_sql("ALTER TABLE cairn_schema ADD COLUMN store_id VARCHAR(64)")
+
+
 MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     1: _v1_initial,
     2: _v2_long_commit_keys,
     3: _v3_vectors,
+    4: _v4_store_identity,
 }
 assert max(MIGRATIONS) == SCHEMA_VERSION
 
@@ -97,4 +106,18 @@ def migrate(conn: Connection) -> tuple[int, int]:
         conn.execute(insert(schema.schema_version).values(id=1, version=SCHEMA_VERSION))
     elif before < SCHEMA_VERSION:
         conn.execute(update(schema.schema_version).values(version=SCHEMA_VERSION))
+    # Written once, under the migration lock: every process that opens the store reads it.
+    conn.execute(
+        update(schema.schema_version)
+        .where(schema.schema_version.c.store_id.is_(None))
+        .values(store_id=uuid.uuid4().hex)
+    )
     return before, SCHEMA_VERSION
+
+
+def store_id(conn: Connection) -> str:
+    """The store's id, written once by `migrate`."""
+    found = conn.execute(select(schema.schema_version.c.store_id)).scalar()
+    if not found:
+        raise MemoryStoreError("the memory database has no store id: run `cairn memory migrate`")
+    return str(found)

@@ -54,6 +54,20 @@ class MemoryRef(_Frozen):
     kind: Literal["entry", "stream"] = "entry"
 
 
+class StoreIdentity(_Frozen):
+    """Which memory store this is: an id written once when its schema was created, and a name.
+
+    The id tells two stores apart wherever they are reached from (two URLs may name one
+    database); the name is its URL without user, password or query, for messages.
+    """
+
+    id: str
+    name: str
+
+    def __str__(self) -> str:
+        return f"{self.id} ({self.name})"
+
+
 class Entry(_Frozen):
     """One version of a value under ``(namespace, key)``."""
 

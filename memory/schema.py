@@ -46,6 +46,8 @@ class SchemaVersion(_Table, table=True):
     __tablename__ = "cairn_schema"
     id: int = Field(sa_column=Column(Integer, primary_key=True))
     version: int = Field(sa_column=Column(Integer, nullable=False))
+    # The store's identity (`memory.records.StoreIdentity`): random, written once at setup.
+    store_id: str | None = Field(default=None, sa_column=Column(String(64)))
 
 
 class CommitRow(_Table, table=True):

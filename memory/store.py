@@ -30,7 +30,7 @@ from memory import (
 )
 from memory.commit import Applied, Commit, Op, check_provenance, check_text
 from memory.embedding.config import EmbeddingConfig
-from memory.engine import create_store_engine
+from memory.engine import create_store_engine, display_name
 from memory.errors import InvalidInput, MemoryStoreError, StoreUnavailable
 from memory.namespace import (
     check_commit_key,
@@ -48,6 +48,7 @@ from memory.records import (
     Provenance,
     PurgeReport,
     SearchHit,
+    StoreIdentity,
     StreamItem,
 )
 from memory.runner import Runner
@@ -103,6 +104,7 @@ class MemoryStore:
         self.dialect = engine.dialect.name
         self._runner = Runner(engine)
         self.semantic = Semantic(embedders or ())
+        self._identity: StoreIdentity | None = None
 
     @classmethod
     async def open(
@@ -152,6 +154,7 @@ class MemoryStore:
                         f"memory schema is at version {version}, Cairn needs "
                         f"{migrations.SCHEMA_VERSION}: run `cairn memory migrate`"
                     )
+                await store._load_identity()
             if store.semantic.dims:
                 await store._run(vectors.ensure_hnsw, store.semantic.dims, write=True)
         except BaseException:
@@ -161,7 +164,29 @@ class MemoryStore:
 
     async def setup(self) -> tuple[int, int]:
         """Apply pending schema migrations; safe to run from many processes at once."""
-        return await self._run(migrations.migrate, write=True, idempotent=True)
+        versions = await self._run(migrations.migrate, write=True, idempotent=True)
+        await self._load_identity()
+        return versions
+
+    async def _load_identity(self) -> None:
+        store_id = await self._run(migrations.store_id)
+        self._identity = StoreIdentity(id=store_id, name=display_name(self.engine.url))
+
+    @property
+    def identity(self) -> StoreIdentity:
+        """Which store this is (`StoreIdentity`): its id is the same from every process.
+
+        Raises:
+            MemoryStoreError: The store was built without `open` and `setup` has not run.
+        """
+        if self._identity is None:
+            raise MemoryStoreError("the store's identity is read by setup(); call it first")
+        return self._identity
+
+    @property
+    def store_id(self) -> str:
+        """The store's id (``identity.id``)."""
+        return self.identity.id
 
     async def close(self) -> None:
         """Release the connection pool and worker threads."""

@@ -42,7 +42,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from workflows.links import inspector_link
     from workflows.search_attributes import SESSION, TEAM, TENANT, upsert_missing
-    from workflows.steps import run_step, write_memory
+    from workflows.steps import begin_on, memory_store, run_step, write_memory
 
 
 # The workflow.patched id guarding continue-as-new: runs recorded before it was added replay
@@ -72,6 +72,7 @@ class ChainWorkflow:
     async def run(self, spec: ChainSpec) -> ChainResult:
         """Run the chain; return every step's reference and the last step's as ``final``."""
         self._spec = spec
+        begin_on(spec.store)
         first = 0
         if spec.resume is not None:
             first = spec.resume.next_node
@@ -103,7 +104,8 @@ class ChainWorkflow:
         resume = ChainResume(
             next_node=next_node, results=tuple(self._results), children=tuple(self._children)
         )
-        workflow.continue_as_new(self._spec.model_copy(update={"resume": resume}))
+        update = {"resume": resume, "store": memory_store()}
+        workflow.continue_as_new(self._spec.model_copy(update=update))
 
     def _result(self, status: str) -> ChainResult:
         return ChainResult(
@@ -266,6 +268,7 @@ class ChainWorkflow:
                 "input": node.task.replace("{input}", self._spec.input),
                 "session": self._spec.session,
                 "user": self._spec.user,
+                "store": memory_store(),
             }
         )
         child_id = f"{workflow.info().workflow_id}.{child.name}.{len(self._children) + 1}"

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from activities.contracts import MAX_TASK_CHARS, AgentSpec, MemoryWrite, StepResult
 from memory.namespace import check_segment
+from memory.records import StoreIdentity
 from workflows.links import DEFAULT_UI_URL
 
 
@@ -128,6 +129,9 @@ class ChainSpec(_Contract):
     user: str | None = None
     resume: ChainResume | None = None
     """Set by the workflow itself when it continues as new; never by a starter."""
+    store: StoreIdentity | None = None
+    """The memory store the chain began on: set by the workflow for its next run after
+    continue-as-new and for its sub-teams, so that each of their steps checks it."""
     ui_url: str | None = DEFAULT_UI_URL
     """The Cairn UI its current details link to (``CAIRN_UI_URL``); None: no link."""
 
@@ -292,6 +296,8 @@ class SessionInput(_Contract):
     turns: int = 0
     replies: tuple[Reply, ...] = ()
     """The most recent replies, for answering resent turns after continue-as-new."""
+    store: StoreIdentity | None = None
+    """The memory store the session began on, carried across continue-as-new."""
     ui_url: str | None = DEFAULT_UI_URL
     """The Cairn UI its current details link to (``CAIRN_UI_URL``); None: no link."""
 

@@ -19,9 +19,13 @@ AGENT = SearchAttributeKey.for_keyword("CairnAgent")
 SEARCH_ATTRIBUTES: list[SearchAttributeKey[str]] = [TENANT, SESSION, TEAM, AGENT]
 
 
+def missing(pairs: Sequence[SearchAttributePair[str]]) -> list[SearchAttributePair[str]]:
+    """Inside a workflow: those of ``pairs`` the workflow does not carry yet."""
+    current = workflow.info().typed_search_attributes
+    return [p for p in pairs if current.get(p.key) is None]
+
+
 def upsert_missing(pairs: Sequence[SearchAttributePair[str]]) -> None:
     """Inside a workflow: set those of ``pairs`` the workflow does not carry yet."""
-    current = workflow.info().typed_search_attributes
-    missing = [p for p in pairs if current.get(p.key) is None]
-    if missing:
-        workflow.upsert_search_attributes([p.key.value_set(p.value) for p in missing])
+    if unset := missing(pairs):
+        workflow.upsert_search_attributes([p.key.value_set(p.value) for p in unset])

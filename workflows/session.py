@@ -21,7 +21,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.contracts import Reply, SessionEnd, SessionInput, SessionState, Turn
     from workflows.links import inspector_link
     from workflows.search_attributes import AGENT, SESSION, TENANT, upsert_missing
-    from workflows.steps import compact, run_step
+    from workflows.steps import begin_on, compact, memory_store, run_step
 
 # Replies kept for answering a resent turn; carried across continue-as-new.
 REMEMBERED_REPLIES = 64
@@ -93,6 +93,7 @@ class SessionWorkflow:
     async def run(self, inp: SessionInput) -> SessionEnd:
         """Serve turns until the session is ended or idle, continuing as new along the way."""
         upsert_missing(session_search_attributes(inp).search_attributes)
+        begin_on(inp.store)
         while True:
             try:
                 await workflow.wait_condition(
@@ -117,6 +118,7 @@ class SessionWorkflow:
                         update={
                             "turns": self._turns,
                             "replies": carried_replies(tuple(self._replies.values())),
+                            "store": memory_store(),
                         }
                     )
                 )
@@ -153,6 +155,7 @@ class SessionWorkflow:
             if turn.message_id in self._replies:
                 return self._replies[turn.message_id]
             inp = self._inp
+            begin_on(inp.store)  # an update may run before `run` has
             # Named by turn number: unique across runs, whatever the client's message ids.
             result = await run_step(
                 inp.agent,
