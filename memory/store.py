@@ -33,6 +33,7 @@ from memory.embedding.config import EmbeddingConfig
 from memory.engine import create_store_engine, display_name
 from memory.errors import InvalidInput, MemoryStoreError, StoreUnavailable
 from memory.namespace import (
+    Namespace,
     check_commit_key,
     check_key,
     check_namespace,
@@ -399,6 +400,20 @@ class MemoryStore:
             raise InvalidInput(f"cursor must be a string from Page.next_cursor, got {cursor!r}")
         return await self._run(
             reader.list_entries, ns, self._limit(limit, 1000), cursor, check_tags(tags), self._now()
+        )
+
+    @telemetry.instrumented("namespaces")
+    async def namespaces(
+        self, prefix: Sequence[str] = (), *, limit: int = 1000
+    ) -> builtins.list[tuple[Namespace, int]]:
+        """Namespaces at or under ``prefix`` (all when empty) that hold live entries.
+
+        Each comes with its count of current entries, in namespace order, at most ``limit``
+        (like langgraph's ``BaseStore.list_namespaces``, for browsing a store).
+        """
+        ns = check_namespace(prefix, allow_empty=True)
+        return await self._run(
+            reader.namespace_counts, ns, self._limit(limit, 100_000), self._now()
         )
 
     @telemetry.instrumented("tail")
