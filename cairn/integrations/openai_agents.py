@@ -14,34 +14,16 @@ Needs the ``openai-agents`` extra. In workflow code, import it inside
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import timedelta
 from typing import TYPE_CHECKING, Any, cast
 
 from agents.memory import SessionSettings
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError
 
-from activities.streams import (
-    APPEND_STREAM_ITEMS,
-    CLEAR_STREAM,
-    POP_STREAM_ITEM,
-    READ_STREAM_ITEMS,
-    AppendedItems,
-    AppendItems,
-    LogChange,
-    LogItems,
-    PoppedItem,
-    ReadItems,
-    StreamLogRef,
-    append_log,
-    clear_log,
-    pop_log,
-    read_log,
-)
+from activities.streams import AppendItems, StreamLogRef
+from cairn.integrations import stream_log
 from memory.errors import InvalidInput
 from memory.namespace import check_segment
-from memory.records import Provenance
 from memory.values import encode_value
 
 if TYPE_CHECKING:
@@ -50,15 +32,8 @@ if TYPE_CHECKING:
 
     from memory.store import MemoryStore
 
-__all__ = ["SESSION_ACTIVITY_RETRY", "SESSION_ACTIVITY_TIMEOUT", "CairnSession"]
+__all__ = ["DEFAULT_MAX_ITEM_BYTES", "CairnSession"]
 
-SESSION_ACTIVITY_TIMEOUT = timedelta(minutes=1)
-SESSION_ACTIVITY_RETRY = RetryPolicy(
-    initial_interval=timedelta(milliseconds=200),
-    backoff_coefficient=2.0,
-    maximum_interval=timedelta(seconds=10),
-    maximum_attempts=30,
-)
 DEFAULT_MAX_ITEM_BYTES = 1024 * 1024
 """The size cap on one item's JSON, checked before anything is sent or written."""
 
@@ -114,12 +89,7 @@ class CairnSession:
         """The session's items, oldest first: the latest ``limit`` (default: settings' limit)."""
         if limit is None:
             limit = self.session_settings.limit
-        if workflow.in_workflow():
-            read: LogItems = await self._activity(
-                READ_STREAM_ITEMS, ReadItems(log=self.log, limit=limit), LogItems, "read"
-            )
-        else:
-            read = await read_log(self._store(), self.log, limit)
+        read = await stream_log.read(self.store, self.log, limit, self._summary("read"))
         return cast("list[TResponseInputItem]", read.items)
 
     async def add_items(
@@ -133,29 +103,18 @@ class CairnSession:
         if not values:
             return
         inp = AppendItems(log=self.log, items=values)
-        if workflow.in_workflow():
-            await self._activity(APPEND_STREAM_ITEMS, inp, AppendedItems, f"add {len(values)}")
-        else:
-            await append_log(self._store(), inp, provenance=self._provenance())
+        await stream_log.append(self.store, inp, self._summary(f"add {len(values)}"))
 
     async def pop_item(
         self, *, wrapper: RunContextWrapper[Any] | None = None
     ) -> TResponseInputItem | None:
         """Remove and return the newest item (None when the session is empty)."""
-        if workflow.in_workflow():
-            popped: PoppedItem = await self._activity(
-                POP_STREAM_ITEM, LogChange(log=self.log), PoppedItem, "pop"
-            )
-        else:
-            popped = await pop_log(self._store(), self.log, provenance=self._provenance())
+        popped = await stream_log.pop(self.store, self.log, self._summary("pop"))
         return cast("TResponseInputItem | None", popped.item)
 
     async def clear_session(self, *, wrapper: RunContextWrapper[Any] | None = None) -> None:
         """Hide every item added so far."""
-        if workflow.in_workflow():
-            await self._activity(CLEAR_STREAM, LogChange(log=self.log), type(None), "clear")
-        else:
-            await clear_log(self._store(), self.log, provenance=self._provenance())
+        await stream_log.clear(self.store, self.log, self._summary("clear"))
 
     # -- plumbing -------------------------------------------------------------------------
 
@@ -179,22 +138,5 @@ class CairnSession:
             return ApplicationError(str(error), type=type(error).__name__, non_retryable=True)
         return error
 
-    def _store(self) -> MemoryStore:
-        if self.store is None:
-            raise RuntimeError(
-                "CairnSession outside a workflow needs a store: CairnSession(..., store=store)"
-            )
-        return self.store
-
-    def _provenance(self) -> Provenance:
-        return Provenance(tenant=self.namespace[0], agent=self.log.agent)
-
-    async def _activity(self, name: str, arg: Any, result_type: type[Any], what: str) -> Any:
-        return await workflow.execute_activity(
-            name,
-            arg,
-            result_type=result_type,
-            start_to_close_timeout=SESSION_ACTIVITY_TIMEOUT,
-            retry_policy=SESSION_ACTIVITY_RETRY,
-            summary=f"session {self.session_id}: {what}",
-        )
+    def _summary(self, what: str) -> str:
+        return f"session {self.session_id}: {what}"

@@ -1,4 +1,4 @@
-"""Fixtures for the framework integrations: SDKs on a real local model server, no tracing export."""
+"""Fixtures for the framework integrations: a real local model server, and one store per module."""
 
 from __future__ import annotations
 
@@ -11,14 +11,6 @@ from openai import AsyncOpenAI
 
 from memory import MemoryStore
 from tests.activities.fake_providers import FakeProvider
-
-agents = pytest.importorskip("agents")
-
-
-@pytest.fixture(scope="session", autouse=True)
-def _no_trace_export() -> None:
-    # The Agents SDK exports traces to api.openai.com by default; nothing may leave the machine.
-    agents.set_tracing_disabled(True)
 
 
 @pytest.fixture

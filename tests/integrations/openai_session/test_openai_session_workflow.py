@@ -4,14 +4,13 @@ continue-as-new and sessions, exactly-once writes under activity retries, an ove
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any
 
 import pytest
 from openai import AsyncOpenAI
-from temporalio import activity
 from temporalio.client import Client, WorkflowFailureError
 from temporalio.exceptions import ApplicationError
 from temporalio.openai_agents import ModelActivityParameters, OpenAIAgentsPlugin
@@ -19,19 +18,18 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from activities.streams import (
-    APPEND_STREAM_ITEMS,
-    POP_STREAM_ITEM,
-    AppendedItems,
-    AppendItems,
-    LogChange,
-    PoppedItem,
     StreamActivities,
 )
 from cairn.integrations.openai_agents import CairnSession
 from memory import MemoryStore
 from tests.activities.fake_providers import FakeProvider
-from tests.integrations.openai_model import last_messages, provider_on, reply
-from tests.integrations.openai_workflows import Conversation, ConversationWorkflow, PopWorkflow
+from tests.integrations.openai_session.openai_model import last_messages, provider_on, reply
+from tests.integrations.openai_session.openai_workflows import (
+    Conversation,
+    ConversationWorkflow,
+    PopWorkflow,
+)
+from tests.integrations.stream_faults import FailAfterCommit
 
 # The session's store behaviour is covered on both backends by the ported scenarios.
 pytestmark = pytest.mark.parametrize("store", ["sqlite"], indirect=True, scope="module")
@@ -52,34 +50,8 @@ async def plugin_client(
     )
 
 
-class FailAfterCommit(StreamActivities):
-    """The stream activities, except that each append and pop fails once after committing,
-    as a worker does that dies between its commit and reporting the activity's completion."""
-
-    attempts: list[int]
-
-    @activity.defn(name=APPEND_STREAM_ITEMS)
-    async def append_stream_items(self, inp: AppendItems) -> AppendedItems:
-        result = await super().append_stream_items(inp)
-        return self._fail_first(result)
-
-    @activity.defn(name=POP_STREAM_ITEM)
-    async def pop_stream_item(self, inp: LogChange) -> PoppedItem:
-        result = await super().pop_stream_item(inp)
-        return self._fail_first(result)
-
-    def _fail_first(self, result: Any) -> Any:
-        self.attempts.append(activity.info().attempt)
-        if activity.info().attempt == 1:
-            raise RuntimeError("lost after the commit")
-        return result
-
-
 @asynccontextmanager
-async def worker(
-    client: Client, store: MemoryStore, activities: Callable[[MemoryStore], StreamActivities]
-) -> AsyncIterator[str]:
-    acts = activities(store)
+async def worker(client: Client, acts: StreamActivities) -> AsyncIterator[str]:
     queue = f"tq-{uuid.uuid4()}"
     async with Worker(
         client,
@@ -116,7 +88,7 @@ async def test_history_carries_across_turns_and_reads_outside(
 ):
     reply(provider, "San Francisco")
     reply(provider, "California")
-    async with worker(plugin_client, store, StreamActivities) as queue:
+    async with worker(plugin_client, StreamActivities(store)) as queue:
         prompts = ["What city is the Golden Gate Bridge in?", "What state is it in?"]
         conv = Conversation(tenant=tenant, session_id="s-1", prompts=prompts)
         assert await converse(plugin_client, queue, conv) == ["San Francisco", "California"]
@@ -132,7 +104,7 @@ async def test_continue_as_new_keeps_the_session(
 ):
     for text in ("one", "two", "three"):
         reply(provider, text)
-    async with worker(plugin_client, store, StreamActivities) as queue:
+    async with worker(plugin_client, StreamActivities(store)) as queue:
         conv = Conversation(tenant=tenant, session_id="s-can", prompts=["a", "b", "c"])
         conv = conv.model_copy(update={"continue_after": 1})
         assert await converse(plugin_client, queue, conv) == ["one", "two", "three"]
@@ -144,7 +116,7 @@ async def test_continue_as_new_keeps_the_session(
 async def test_two_sessions_of_one_user_stay_apart(
     plugin_client: Client, store: MemoryStore, provider: FakeProvider, tenant: str
 ):
-    async with worker(plugin_client, store, StreamActivities) as queue:
+    async with worker(plugin_client, StreamActivities(store)) as queue:
         reply(provider, "cats noted")
         await converse(
             plugin_client,
@@ -170,15 +142,9 @@ async def test_two_sessions_of_one_user_stay_apart(
 async def test_writes_apply_once_when_an_activity_is_retried_after_committing(
     plugin_client: Client, store: MemoryStore, provider: FakeProvider, tenant: str
 ):
-    attempts: list[int] = []
-
-    def failing(store: MemoryStore) -> StreamActivities:
-        acts = FailAfterCommit(store)
-        acts.attempts = attempts
-        return acts
-
+    failing = FailAfterCommit(store)
     reply(provider, "Hello")
-    async with worker(plugin_client, store, failing) as queue:
+    async with worker(plugin_client, failing) as queue:
         conv = Conversation(tenant=tenant, session_id="s-retry", prompts=["Hi"])
         assert await converse(plugin_client, queue, conv) == ["Hello"]
         written = await stored_rows(store, tenant, "s-retry")
@@ -187,7 +153,7 @@ async def test_writes_apply_once_when_an_activity_is_retried_after_committing(
         )
     assert [item.get("role") for item in written] == ["user", "assistant"]
     assert popped == written[1]
-    assert 2 in attempts  # every write was retried once, and applied once
+    assert 2 in failing.attempts  # every write was retried once, and applied once
     live = await CairnSession("s-retry", tenant=tenant, store=store).get_items()
     assert live == [{"role": "user", "content": "Hi"}]
 
@@ -195,7 +161,7 @@ async def test_writes_apply_once_when_an_activity_is_retried_after_committing(
 async def test_an_oversized_item_fails_the_workflow_and_writes_nothing(
     plugin_client: Client, store: MemoryStore, tenant: str
 ):
-    async with worker(plugin_client, store, StreamActivities) as queue:
+    async with worker(plugin_client, StreamActivities(store)) as queue:
         conv = Conversation(tenant=tenant, session_id="s-big", prompts=[], extra_item_bytes=70_000)
         with pytest.raises(WorkflowFailureError) as failure:
             await converse(plugin_client, queue, conv)

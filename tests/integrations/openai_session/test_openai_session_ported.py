@@ -29,7 +29,7 @@ from openai import AsyncOpenAI
 from cairn.integrations.openai_agents import CairnSession
 from memory import MemoryStore
 from tests.activities.fake_providers import FakeProvider
-from tests.integrations.openai_model import agent_on, last_messages, reply
+from tests.integrations.openai_session.openai_model import agent_on, last_messages, reply
 
 HELLO: list[TResponseInputItem] = [
     {"role": "user", "content": "Hello"},

@@ -19,12 +19,12 @@ from temporalio.client import Client
 
 from memory import MemoryStore
 from tests.activities.fake_providers import FakeProvider, openai_completion
-from tests.integrations.openai_model import last_messages
-from tests.integrations.openai_workflows import Conversation, ConversationWorkflow
+from tests.integrations.openai_session.openai_model import last_messages
+from tests.integrations.openai_session.openai_workflows import Conversation, ConversationWorkflow
 from tests.workflows.harness import wait_until
 
 pytestmark = pytest.mark.fault
-ROOT = Path(__file__).parents[2]
+ROOT = Path(__file__).parents[3]
 
 
 @asynccontextmanager
@@ -43,7 +43,7 @@ async def worker_process(
         proc = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
-            "tests.integrations.openai_worker",
+            "tests.integrations.openai_session.openai_worker",
             cwd=ROOT,
             env=env,
             stdout=out,

@@ -13,8 +13,8 @@ from temporalio.openai_agents import ModelActivityParameters, OpenAIAgentsPlugin
 
 from cairn.runtime import Settings, build_worker
 from memory import MemoryStore
-from tests.integrations.openai_model import provider_on
-from tests.integrations.openai_workflows import ConversationWorkflow
+from tests.integrations.openai_session.openai_model import provider_on
+from tests.integrations.openai_session.openai_workflows import ConversationWorkflow
 
 
 async def main() -> None:
