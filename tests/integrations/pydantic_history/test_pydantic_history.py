@@ -1,0 +1,101 @@
+"""`CairnHistory` under PydanticAI's ``TemporalDurability``: the model sees the whole
+conversation, each model-request activity carries a reference instead of it, continue-as-new
+carries only the conversation id, and every message is stored once."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import timedelta
+
+import pytest
+from pydantic_ai.durable_exec.temporal import PydanticAIPlugin
+from temporalio.client import Client, WorkflowHandle
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from activities.streams import StreamActivities
+from bench.pydantic_history import model_request_bytes
+from memory import MemoryStore
+from tests.integrations.pydantic_history.pydantic_workflows import (
+    HISTORY,
+    Chat,
+    ChatWorkflow,
+    PlainChatWorkflow,
+)
+from tests.integrations.stream_faults import FailAfterCommit
+
+pytestmark = pytest.mark.parametrize("store", ["sqlite"], indirect=True, scope="module")
+
+
+@pytest.fixture
+async def client(temporal_env: WorkflowEnvironment) -> Client:
+    """A client (and so its workers) with PydanticAI's Temporal plugin."""
+    base = temporal_env.client
+    target = base.service_client.config.target_host
+    return await Client.connect(target, namespace=base.namespace, plugins=[PydanticAIPlugin()])
+
+
+@asynccontextmanager
+async def worker(client: Client, acts: StreamActivities) -> AsyncIterator[str]:
+    HISTORY.bind(acts.store)
+    name = f"tq-{uuid.uuid4()}"
+    workflows = [ChatWorkflow, PlainChatWorkflow]
+    async with Worker(
+        client, task_queue=name, workflows=workflows, activities=[acts.append_stream_items]
+    ):
+        yield name
+
+
+async def run_chat(
+    client: Client, queue: str, workflow: object, chat: Chat
+) -> tuple[list[str], WorkflowHandle[object, object]]:
+    handle = await client.start_workflow(
+        workflow,  # type: ignore[arg-type]
+        chat,
+        id=f"chat-{uuid.uuid4()}",
+        task_queue=queue,
+        execution_timeout=timedelta(seconds=60),
+    )
+    return await handle.result(), handle  # type: ignore[return-value]
+
+
+async def test_the_model_sees_the_conversation_and_dispatches_stay_flat(
+    client: Client, store: MemoryStore
+):
+    conversation = f"c-{uuid.uuid4().hex[:8]}"
+    prompts = [f"prompt {n} " + "x" * 200 for n in range(1, 6)]
+    chat = Chat(conversation_id=conversation, prompts=prompts)
+    async with worker(client, StreamActivities(store)) as queue:
+        replies, handle = await run_chat(client, queue, ChatWorkflow.run, chat)
+        plain, plain_handle = await run_chat(client, queue, PlainChatWorkflow.run, chat)
+    assert replies[-1] == " | ".join(prompts)
+    assert plain == replies
+    sizes, plain_sizes = await model_request_bytes(handle), await model_request_bytes(plain_handle)
+    assert len(sizes) == 5 and max(sizes) - min(sizes) < 64, sizes
+    assert plain_sizes[-1] > plain_sizes[0] + 4 * 400 > sizes[-1], (plain_sizes, sizes)
+    stored = await HISTORY.history(conversation)
+    assert [m.kind for m in stored] == ["request", "response"] * 5
+
+
+async def test_continue_as_new_carries_only_the_conversation_id(client: Client, store: MemoryStore):
+    conversation = f"c-{uuid.uuid4().hex[:8]}"
+    chat = Chat(conversation_id=conversation, prompts=["a", "b", "c"], continue_after=2)
+    async with worker(client, StreamActivities(store)) as queue:
+        replies, _ = await run_chat(client, queue, ChatWorkflow.run, chat)
+    assert replies == ["a", "a | b", "a | b | c"]
+    assert len(await HISTORY.history(conversation)) == 6
+
+
+async def test_messages_are_stored_once_when_appends_are_retried(
+    client: Client, store: MemoryStore
+):
+    conversation = f"c-{uuid.uuid4().hex[:8]}"
+    failing = FailAfterCommit(store)
+    chat = Chat(conversation_id=conversation, prompts=["a", "b"])
+    async with worker(client, failing) as queue:
+        replies, _ = await run_chat(client, queue, ChatWorkflow.run, chat)
+    assert replies == ["a", "a | b"]
+    assert 2 in failing.attempts
+    assert [m.kind for m in await HISTORY.history(conversation)] == ["request", "response"] * 2
