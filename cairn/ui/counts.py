@@ -1,9 +1,9 @@
-"""Entry counts per namespace for the tree and namespace pages, cached between commits.
+"""Entry counts per namespace for the tree and namespace pages, cached for a few seconds.
 
 Counting the live entries of 100k keys is a scan (hundreds of milliseconds on SQLite), while
-pages are opened far more often than the memory changes. A cached answer is reused until a
-newer commit exists (one indexed read tells) or ``ttl`` seconds pass (expiry and ``forget``
-change counts without a commit); the inspector's own ``forget`` and ``fork`` clear it.
+the same pages are opened again and again. Counts are reused for ``ttl`` seconds, so they may
+trail the memory by that much (the entries listed below them never do); the inspector's own
+``fork`` and ``forget`` clear them at once.
 """
 
 from __future__ import annotations
@@ -18,27 +18,23 @@ Counts = list[tuple[Namespace, int]]
 
 
 class NamespaceCounts:
-    """`MemoryStore.namespaces`, cached per prefix until the next commit."""
+    """`MemoryStore.namespaces`, cached per prefix for ``ttl`` seconds."""
 
-    def __init__(self, store: MemoryStore, *, ttl: float = 30.0) -> None:
+    def __init__(self, store: MemoryStore, *, ttl: float = 5.0) -> None:
         self.store = store
         self.ttl = ttl
-        self._seen_seq = 0
-        self._born = time.monotonic()
-        self._cache: dict[tuple[Namespace, int], Counts] = {}
+        self._cache: dict[tuple[Namespace, int], tuple[float, Counts]] = {}
 
     def clear(self) -> None:
         """Forget every cached count."""
         self._cache.clear()
-        self._born = time.monotonic()
 
     async def get(self, prefix: Sequence[str] = (), *, limit: int) -> Counts:
         """The namespaces at or under ``prefix`` holding live entries, with counts."""
-        newer = await self.store.list_commits(after_seq=self._seen_seq, limit=1)
-        if newer or time.monotonic() - self._born > self.ttl:
-            self._seen_seq = newer[0].seq if newer else self._seen_seq
-            self.clear()
         key = (tuple(prefix), limit)
-        if key not in self._cache:
-            self._cache[key] = await self.store.namespaces(prefix, limit=limit)
-        return self._cache[key]
+        cached = self._cache.get(key)
+        if cached is not None and time.monotonic() - cached[0] < self.ttl:
+            return cached[1]
+        counts = await self.store.namespaces(prefix, limit=limit)
+        self._cache[key] = (time.monotonic(), counts)
+        return counts
