@@ -19,6 +19,9 @@ from memory.records import MemoryRef, StoreIdentity
 from memory.values import to_json
 
 PREVIEW_CHARS = 280
+# A step result names at most this many of the entry versions its step read (the full list is
+# the step's lineage, stored with its commit): enough for the UI, small in history.
+RESULT_READS = 32
 MAX_TASK_CHARS = 32_000
 
 
@@ -200,6 +203,7 @@ class StepRecord(_Contract):
     model: str
     offline: bool
     input_refs: tuple[MemoryRef, ...]
+    """Everything the step read: its context's references, then what its tools read."""
     tool_calls: tuple[ToolCallRecord, ...] = ()
     usage: StepUsage = StepUsage()
     latency_ms: int = 0
@@ -224,6 +228,9 @@ class StepResult(_Contract):
     offline: bool
     store: StoreIdentity | None = None
     """The memory store the step ran against (None in results recorded before it was added)."""
+    reads: tuple[MemoryRef, ...] = ()
+    """The entry versions the step read, through its context or its tools (at most
+    `RESULT_READS`; transcript items and the rest are in `StepRecord.input_refs`)."""
 
 
 class CompactInput(_Contract):

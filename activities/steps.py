@@ -19,6 +19,7 @@ from temporalio import activity
 from activities import telemetry
 from activities.compaction import compact, extractive_summary
 from activities.contracts import (
+    RESULT_READS,
     CompactInput,
     CompactResult,
     StepInput,
@@ -31,6 +32,7 @@ from activities.contracts import (
 )
 from activities.failures import temporal_failures
 from activities.heartbeat import heartbeating
+from activities.lineage import RecordingStore, lineage
 from activities.llm import (
     SCRIPTED,
     ChatMessage,
@@ -214,6 +216,7 @@ class AgentActivities:
             model=record.model,
             offline=record.offline,
             store=store,
+            reads=tuple(r for r in record.input_refs if r.kind == "entry")[:RESULT_READS],
         )
 
     async def _run(
@@ -239,11 +242,13 @@ class AgentActivities:
             )
             span.set_attribute("cairn.context.tokens", context.tokens)
             span.set_attribute("cairn.context.refs", len(context.refs))
-        tool_ctx = ToolContext(memory=memory, bindings=bindings)
+        # Reads past the context (tools, agent code) go through this, into the lineage.
+        reading = RecordingStore(memory)
+        tool_ctx = ToolContext(memory=reading, bindings=bindings)
         if agent.model.startswith("python:"):
             fn = self.registry.python_agent(agent.model.removeprefix("python:"))
             model = self.model_for(agent.name, SCRIPTED)
-            ctx = AgentContext(agent, inp, context, memory, model, bindings)
+            ctx = AgentContext(agent, inp, context, reading, model, bindings)
             output = await heartbeating(fn(ctx), agent.name)
             model_id, offline, usage = agent.model, True, StepUsage()
             calls: list[ToolCallRecord] = []
@@ -274,7 +279,7 @@ class AgentActivities:
             agent=agent.name,
             model=model_id,
             offline=offline,
-            input_refs=context.refs,
+            input_refs=lineage(context.refs, reading.reads),
             tool_calls=tuple(calls),
             usage=usage,
             context_tokens=context.tokens,

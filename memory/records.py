@@ -100,6 +100,17 @@ class StreamItem(_Frozen):
     commit_seq: int
     created_at: datetime
 
+    @property
+    def ref(self) -> MemoryRef:
+        """The exact reference to this item."""
+        return MemoryRef(
+            namespace=self.namespace,
+            key=self.stream,
+            version=self.seq,
+            commit_seq=self.commit_seq,
+            kind="stream",
+        )
+
 
 class CommitRecord(_Frozen):
     """A stored commit: its provenance, the small result it carries and what it wrote."""
@@ -123,6 +134,17 @@ class SearchHit(_Frozen):
     commit_seq: int
     score: float
     value: JsonValue
+
+    @property
+    def ref(self) -> MemoryRef:
+        """The exact reference to the version (or stream item) that matched."""
+        return MemoryRef(
+            namespace=self.namespace,
+            key=self.key,
+            version=self.version,
+            commit_seq=self.commit_seq,
+            kind=self.kind,
+        )
 
 
 class Page(_Frozen):

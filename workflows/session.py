@@ -60,6 +60,8 @@ def carried_replies(replies: tuple[Reply, ...]) -> tuple[Reply, ...]:
     budget = CARRIED_REPLY_BYTES
     kept: list[Reply] = []
     for reply in reversed(replies[-REMEMBERED_REPLIES:]):
+        # What the turn read is in its commit's lineage; a resent turn's answer needs none of it.
+        reply = reply.model_copy(update={"output": reply.output.model_copy(update={"reads": ()})})
         size = len(reply.text.encode("utf-8"))
         if size <= budget:
             budget -= size
