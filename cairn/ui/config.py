@@ -72,8 +72,8 @@ class UIConfig:
             raise ValueError("the UI token (CAIRN_UI_TOKEN) must be 16+ printable ASCII characters")
         if self.token is None and not is_loopback(self.host):
             raise ValueError(
-                f"refusing to serve the UI on {self.host} without a token: set CAIRN_UI_TOKEN "
-                "(or --token), or bind to 127.0.0.1"
+                f"refusing to serve the UI on {self.host} without a token: set CAIRN_UI_TOKEN, "
+                "or bind to 127.0.0.1"
             )
         if self.temporal_ui_url is not None:
             origin_of(self.temporal_ui_url)
