@@ -490,20 +490,23 @@ class MemoryStore:
         now = self._now()
         if chosen == "keyword" and not where:
             return await self._run(reader.search_hits, ns, text, limit, tag_list, now)
-        # Each ranking goes deeper than the answer, so fusion and filters have room to work.
-        depth = 100 if where else min(100, max(2 * limit, 20))
+        # Each ranking fuses its top `limit` (Elasticsearch's default rank window): deeper
+        # windows let a keyword ranking that matched only a name (every fact about Ada) outvote
+        # the vector ranking (recall@5 on the paraphrase set: 0.49 at 10, 0.38 at 20).
         rankings: builtins.list[builtins.list[SearchHit]] = []
         if chosen != "vector":
-            hits = await self._run(reader.search_hits, ns, text, depth, tag_list, now)
+            # A filter applies before the window: it searches deeper, then filters.
+            hits = await self._run(
+                reader.search_hits, ns, text, 100 if where else limit, tag_list, now
+            )
             if where:
                 # Keyword search has applied the tags already.
                 hits = [h for h in hits if make_check(where, h.kind, ())(h.key, h.value, ())]
-            rankings.append(hits)
+            rankings.append(hits[:limit])
         keep = make_check(where, "entry", tag_list)
         for model in models:
             query = await self.semantic.query_vector(model.embedder, text)
-            found = await self._run(nearest, model.index, query, ns, keep, depth, now)
-            rankings.append(found)
+            rankings.append(await self._run(nearest, model.index, query, ns, keep, limit, now))
         if chosen == "vector" and len(rankings) == 1:
             return rankings[0][:limit]
         return fuse(rankings, limit)
