@@ -62,10 +62,6 @@ def _segment(kind: str, text: str) -> str:
     return "h" + hashlib.sha256(text.encode("utf-8")).hexdigest()[:40]
 
 
-def _digest(item: list[str]) -> bytes:
-    return hashlib.blake2b("\0".join(item).encode("utf-8"), digest_size=16).digest()
-
-
 class CairnSaver(BaseCheckpointSaver[str]):
     """LangGraph's ``BaseCheckpointSaver`` (sync and async) over a Cairn `MemoryStore`.
 
@@ -90,9 +86,9 @@ class CairnSaver(BaseCheckpointSaver[str]):
             raise ValueError(f"root namespace {self.root!r} must be at most 5 segments deep")
         self._provenance = Provenance(tenant=self.root[0], agent="langgraph-checkpointer")
         self._bridge = LoopThread("cairn-langgraph-saver")
-        # (thread, checkpoint ns, channel) -> (version, digests of its items): the latest
+        # (thread, checkpoint ns, channel) -> (version, its serialized items): the latest
         # known value of each list channel, the base a new version's delta is taken against.
-        self._lists: collections.OrderedDict[tuple[str, str, str], tuple[str, list[bytes]]] = (
+        self._lists: collections.OrderedDict[tuple[str, str, str], tuple[str, list[list[str]]]] = (
             collections.OrderedDict()
         )
 
@@ -127,7 +123,7 @@ class CairnSaver(BaseCheckpointSaver[str]):
 
     async def _blob(
         self, thread_id: str, checkpoint_ns: str, channel: str, version: str, values: dict[str, Any]
-    ) -> tuple[Blob, list[bytes] | None]:
+    ) -> tuple[Blob, list[list[str]] | None]:
         if channel not in values:
             return {"t": "empty"}, None
         value = values[channel]
@@ -135,12 +131,11 @@ class CairnSaver(BaseCheckpointSaver[str]):
             kind, b64 = self._serialize(value)
             return {"t": kind, "b": b64}, None
         items = [self._serialize(v) for v in value]
-        digests = [_digest(i) for i in items]
         known = self._lists.get((thread_id, checkpoint_ns, channel))
         if known is not None:
-            base, base_digests = known
-            n = len(base_digests)
-            if 0 < n <= len(digests) and digests[:n] == base_digests:
+            base, base_items = known
+            n = len(base_items)
+            if 0 < n <= len(items) and items[:n] == base_items:
                 # The base may be gone (its thread deleted since): then store it whole.
                 ns, key = (
                     (*self._thread(thread_id), "b"),
@@ -151,12 +146,12 @@ class CairnSaver(BaseCheckpointSaver[str]):
                 except NotFound:
                     pass
                 else:
-                    return {"t": "list", "base": base, "n": n, "items": items[n:]}, digests
-        return {"t": "list", "items": items}, digests
+                    return {"t": "list", "base": base, "n": n, "items": items[n:]}, items
+        return {"t": "list", "items": items}, items
 
-    def _remember(self, key: tuple[str, str, str], version: str, digests: list[bytes]) -> None:
+    def _remember(self, key: tuple[str, str, str], version: str, items: list[list[str]]) -> None:
         self._lists.pop(key, None)
-        self._lists[key] = (version, digests)
+        self._lists[key] = (version, items)
         while len(self._lists) > _CACHE:
             self._lists.popitem(last=False)
 
@@ -174,12 +169,10 @@ class CairnSaver(BaseCheckpointSaver[str]):
         saved = checkpoint.copy()
         values: dict[str, Any] = saved.pop("channel_values")  # type: ignore[misc]
         thread = self._thread(thread_id)
-        blobs: dict[str, tuple[str, Blob, list[bytes] | None]] = {}
+        blobs: dict[str, tuple[str, Blob, list[list[str]] | None]] = {}
         for channel, version in new_versions.items():
-            blob, digests = await self._blob(
-                thread_id, checkpoint_ns, channel, str(version), values
-            )
-            blobs[channel] = (str(version), blob, digests)
+            blob, items = await self._blob(thread_id, checkpoint_ns, channel, str(version), values)
+            blobs[channel] = (str(version), blob, items)
         record = {
             "checkpoint_ns": checkpoint_ns,
             "checkpoint_id": checkpoint["id"],
@@ -212,9 +205,9 @@ class CairnSaver(BaseCheckpointSaver[str]):
         else:
             expected = 0 if head is None else head.version
             raise ConflictError((*thread, "h"), "ns:" + checkpoint_ns, expected, None)
-        for channel, (version, _, digests) in blobs.items():
-            if digests is not None:
-                self._remember((thread_id, checkpoint_ns, channel), version, digests)
+        for channel, (version, _, items) in blobs.items():
+            if items is not None:
+                self._remember((thread_id, checkpoint_ns, channel), version, items)
         return {
             "configurable": {
                 "thread_id": thread_id,
@@ -266,7 +259,12 @@ class CairnSaver(BaseCheckpointSaver[str]):
         ns = (*self._thread(thread_id), "b")
         chain: list[Blob] = []
         at = version
+        known = self._lists.get((thread_id, checkpoint_ns, channel))
         while True:
+            if known is not None and known[0] == at:
+                # A version this saver holds already: the walk ends on its items.
+                chain.append({"t": "list", "items": known[1]})
+                break
             try:
                 entry = await self.memory.get(ns, self._blob_key(checkpoint_ns, channel, at))
             except NotFound:
@@ -283,7 +281,7 @@ class CairnSaver(BaseCheckpointSaver[str]):
         items: list[list[str]] = []
         for blob in reversed(chain):
             items = items[: blob.get("n", 0)] + list(blob["items"])
-        self._remember((thread_id, checkpoint_ns, channel), version, [_digest(i) for i in items])
+        self._remember((thread_id, checkpoint_ns, channel), version, items)
         return True, [self.serde.loads_typed((k, base64.b64decode(b))) for k, b in items]
 
     async def _tuple(self, thread_id: str, record: dict[str, Any]) -> CheckpointTuple:

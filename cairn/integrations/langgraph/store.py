@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import asyncio
 import collections
-from collections.abc import Iterable, Sequence
+import contextlib
+from collections.abc import AsyncIterator, Iterable, Sequence
 from datetime import datetime, timedelta
 from inspect import signature
 from typing import Any
@@ -47,7 +48,7 @@ from cairn.integrations.langgraph.matching import (
     namespace_matches,
 )
 from cairn.integrations.langgraph.scan import entries_under, namespaces_under
-from memory import ConflictError, Entry, MemoryStore, NotFound, Provenance
+from memory import Commit, ConflictError, Entry, MemoryStore, NotFound, Provenance
 
 # How many activity attempts' commit counters are remembered (one per node execution).
 _COUNTERS = 10_000
@@ -296,9 +297,14 @@ class CairnStore(BaseStore):
 
     # -- writes -------------------------------------------------------------------------------
 
-    def _commit_identity(self) -> tuple[str | None, Provenance]:
+    @contextlib.asynccontextmanager
+    async def _commit(self) -> AsyncIterator[Commit]:
+        """A commit; inside an activity, keyed by the attempt's count of commits so far."""
         if not activity.in_activity():
-            return None, Provenance(tenant=self.labels.root[0], agent=self.agent)
+            provenance = Provenance(tenant=self.labels.root[0], agent=self.agent)
+            async with self.memory.commit(provenance=provenance) as c:
+                yield c
+            return
         info = activity.info()
         attempt = (
             info.workflow_id or "",
@@ -306,17 +312,21 @@ class CairnStore(BaseStore):
             info.activity_id,
             str(info.attempt),
         )
-        n = self._counters.pop(attempt, 0)
+        n = self._counters.get(attempt, 0)
+        key = activity_commit_key(f"langgraph-store:{'/'.join(self.labels.root)}:{n}")
+        provenance = activity_provenance(self.labels.root[0], self.agent)
+        async with self.memory.commit(key=key, provenance=provenance) as c:
+            yield c
+        # Only a commit that applied (or replayed) uses up its number: one that failed (a
+        # conflict the node retries) is retried under the same key, so every attempt of the
+        # node makes the same sequence of keys and a retry replays what landed before.
+        self._counters.pop(attempt, None)
         self._counters[attempt] = n + 1
         while len(self._counters) > _COUNTERS:
             self._counters.popitem(last=False)
-        root = "/".join(self.labels.root)
-        key = activity_commit_key(f"langgraph-store:{root}:{n}")
-        return key, activity_provenance(self.labels.root[0], self.agent)
 
     async def _write(self, ops: list[PutOp], *, expected_version: int | None = None) -> None:
-        key, provenance = self._commit_identity()
-        async with self.memory.commit(key=key, provenance=provenance) as c:
+        async with self._commit() as c:
             for op in ops:
                 ns = self.labels.to_cairn(op.namespace)
                 if op.value is None:
@@ -338,9 +348,8 @@ class CairnStore(BaseStore):
         for entry in unique.values():
             assert entry.expires_at is not None
             ttl = _ttl_of(entry.created_at, entry.expires_at)
-            key, provenance = self._commit_identity()
             try:
-                async with self.memory.commit(key=key, provenance=provenance) as c:
+                async with self._commit() as c:
                     c.put(
                         entry.namespace,
                         entry.key,
