@@ -1,4 +1,4 @@
-"""`CairnSession` refuses bad input with an error naming it, and writes nothing."""
+"""`CairnSession` is the SDK's `Session`, and refuses bad input naming it, writing nothing."""
 
 from __future__ import annotations
 
@@ -31,3 +31,12 @@ async def test_a_bad_item_is_refused_and_nothing_is_written(
 def test_a_session_id_that_is_not_a_namespace_segment_is_refused(session_id: str):
     with pytest.raises(InvalidInput, match="session id"):
         CairnSession(session_id, tenant="acme")
+
+
+def test_it_is_the_sdks_session_and_takes_the_run_context():
+    from agents.memory.session import Session, _session_accepts_wrapper
+
+    session = CairnSession("s-1", tenant="acme")
+    assert isinstance(session, Session)
+    # The SDK passes the run context (``wrapper=``) only to sessions whose four methods take it.
+    assert _session_accepts_wrapper(session)
