@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.templating import Jinja2Templates
 
-from cairn.cli.memory import ns_text, step_record, workflow_commits
+from cairn.cli.memory import ns_text, preview, step_record, workflow_commits
 from cairn.cli.runs import ui_link
 from cairn.ui import views
 from cairn.ui.config import UIConfig
@@ -61,6 +61,7 @@ class Pages:
         self.templates = Jinja2Templates(env=env)
         env.globals["ns_text"] = ns_text
         env.globals["value_text"] = views.value_text
+        env.globals["preview"] = preview
         env.globals["config"] = config
         env.filters["ns"] = ns_text
         self.hybrid = "mode" in inspect.signature(store.search).parameters
