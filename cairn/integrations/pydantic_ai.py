@@ -27,6 +27,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from pydantic_ai.capabilities import AbstractCapability
+from pydantic_ai.exceptions import UserError
 from pydantic_ai.messages import (
     ModelMessage,
     ModelMessagesTypeAdapter,
@@ -37,6 +38,7 @@ from pydantic_ai.models.wrapper import WrapperModel
 
 from activities.streams import AppendItems, StreamLogRef
 from cairn.integrations import stream_log
+from memory.errors import InvalidInput
 from memory.namespace import check_segment
 
 if TYPE_CHECKING:
@@ -55,7 +57,7 @@ if TYPE_CHECKING:
 __all__ = ["REFERENCE_KEY", "CairnHistory"]
 
 REFERENCE_KEY = "cairn_history"
-"""The metadata key of the placeholder request that stands for the stored history."""
+"""The metadata key of the placeholder message that stands for the stored history."""
 
 
 @dataclass
@@ -83,8 +85,16 @@ class CairnHistory(AbstractCapability[Any]):
         return self
 
     def log(self, conversation_id: str) -> StreamLogRef:
-        """The stream log holding one conversation."""
-        check_segment(conversation_id, "conversation id")
+        """The stream log holding one conversation.
+
+        Raises:
+            UserError: ``conversation_id`` is not a namespace segment (PydanticAI's Temporal
+                plugin fails the workflow on it, rather than retrying its task forever).
+        """
+        try:
+            check_segment(conversation_id, "conversation id")
+        except InvalidInput as error:
+            raise UserError(str(error)) from None
         ns = (self.tenant, "conversation", conversation_id)
         return StreamLogRef(namespace=ns, stream="messages", agent=self.agent)
 

@@ -11,7 +11,7 @@ from datetime import timedelta
 
 import pytest
 from pydantic_ai.durable_exec.temporal import PydanticAIPlugin
-from temporalio.client import Client, WorkflowHandle
+from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
@@ -99,3 +99,15 @@ async def test_messages_are_stored_once_when_appends_are_retried(
     assert replies == ["a", "a | b"]
     assert 2 in failing.attempts
     assert [m.kind for m in await HISTORY.history(conversation)] == ["request", "response"] * 2
+
+
+async def test_a_bad_conversation_id_fails_the_workflow_and_writes_nothing(
+    client: Client, store: MemoryStore
+):
+    before = await store.list_commits(tenant="acme", limit=1000)
+    chat = Chat(conversation_id="not a segment", prompts=["a"])
+    async with worker(client, StreamActivities(store)) as queue:
+        with pytest.raises(WorkflowFailureError) as failure:
+            await run_chat(client, queue, ChatWorkflow.run, chat)
+    assert "conversation id" in str(failure.value.cause)
+    assert await store.list_commits(tenant="acme", limit=1000) == before
