@@ -5,6 +5,11 @@ A pattern is a namespace written with ``/`` in which ``*`` stands for any one se
 segment (the tenant) must be literal and the same in every pattern, so a scoped handle is bound
 to one tenant and can never reach another. Checks run before any query, so a denial looks the
 same whether or not the data exists.
+
+Commit keys are unique across the store, but a scoped handle must not learn which keys other
+tenants hold: when its key is another tenant's, its commit is stored under `tenant_key` (the
+key qualified by this tenant) instead, and the handle reports and finds it by the key it gave.
+Reusing another tenant's key therefore behaves exactly like using a fresh one.
 """
 
 from __future__ import annotations
@@ -75,22 +80,47 @@ class Grants(BaseModel):
         return any(matches(_pattern(p), namespace) for p in patterns)
 
 
+_REDIRECTS = 4
+"""How many tenant-qualified keys a commit tries before giving up (each can only be taken by a
+tenant forging this tenant's qualified keys on purpose)."""
+
+
+def tenant_key(key: str, tenant: str) -> str:
+    """The key ``tenant``'s commit is stored under when another tenant holds ``key``."""
+    return f"{key}{_QUALIFIER}{tenant}"
+
+
+# An invisible separator (U+2063) before the tenant: allowed in keys, unlikely in chosen ones.
+_QUALIFIER = "\u2063@"
+
+
+def caller_key(stored: str, tenant: str) -> str:
+    """The key a scoped caller gave for the commit stored under ``stored``."""
+    suffix = f"{_QUALIFIER}{tenant}"
+    while stored.endswith(suffix):
+        stored = stored.removesuffix(suffix)
+    return stored
+
+
 class ScopedCommit:
     """A `Commit` whose writes are checked against a scoped handle's grants as they are made.
 
     It wraps the store's commit and offers the same interface: a write that the grants refuse
-    raises `AccessDenied` before it is buffered, so nothing of it can be written.
+    raises `AccessDenied` before it is buffered, so nothing of it can be written. A key another
+    tenant holds moves the commit to this tenant's `tenant_key`, on entry or, when the other
+    tenant applied it meanwhile, on exit with the same writes.
     """
 
-    def __init__(self, commit: Commit, scope: ScopedStore) -> None:
-        self._commit = commit
+    def __init__(self, scope: ScopedStore, key: str | None, provenance: Provenance) -> None:
         self._scope = scope
-        self._refused = False
+        self._provenance = provenance
+        self._commit = scope.store.commit(key=key, provenance=provenance)
+        self._key = self._commit.key
 
     @property
     def key(self) -> str:
-        """The commit's idempotency key."""
-        return self._commit.key
+        """The commit's idempotency key, as the caller gave it."""
+        return self._key
 
     @property
     def provenance(self) -> Provenance:
@@ -100,22 +130,22 @@ class ScopedCommit:
     @property
     def seq(self) -> int | None:
         """See `Commit.seq`."""
-        return None if self._refused else self._commit.seq
+        return self._commit.seq
 
     @property
     def replayed(self) -> bool:
         """See `Commit.replayed`."""
-        return not self._refused and self._commit.replayed
+        return self._commit.replayed
 
     @property
     def writes(self) -> tuple[MemoryRef, ...]:
         """See `Commit.writes`."""
-        return () if self._refused else self._commit.writes
+        return self._commit.writes
 
     @property
     def result(self) -> JsonValue:
         """See `Commit.result`."""
-        return None if self._refused else self._commit.result
+        return self._commit.result
 
     @result.setter
     def result(self, value: JsonValue) -> None:
@@ -123,8 +153,12 @@ class ScopedCommit:
 
     async def __aenter__(self) -> ScopedCommit:
         await self._commit.__aenter__()
-        self._own_tenant()
-        return self
+        for _ in range(_REDIRECTS):
+            if not self._foreign():
+                return self
+            self._commit = self._next_commit()
+            await self._commit.__aenter__()
+        raise self._scope.reused_key()
 
     async def __aexit__(
         self,
@@ -132,16 +166,29 @@ class ScopedCommit:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        result = self._commit.result
         await self._commit.__aexit__(exc_type, exc, tb)
-        if exc_type is None:
-            self._own_tenant()
+        if exc_type is not None:
+            return
+        for _ in range(_REDIRECTS):
+            if not self._foreign():
+                return
+            # Another tenant applied the key between our lookup and our write: apply the same
+            # writes under this tenant's key instead.
+            ops, self._commit = self._commit.ops, self._next_commit()
+            await self._commit.__aenter__()
+            if not self._commit.replayed:
+                self._commit.ops = ops
+                self._commit.result = result
+            await self._commit.__aexit__(None, None, None)
+        raise self._scope.reused_key()
 
-    def _own_tenant(self) -> None:
-        # Commit keys are unique across tenants: replaying another tenant's commit would hand
-        # this handle that tenant's stored result, so it is refused, and hidden, instead.
-        if self._commit.replayed and self._commit.tenant != self._scope.tenant:
-            self._refused = True
-            raise self._scope.reused_key(self.key)
+    def _foreign(self) -> bool:
+        return self._commit.replayed and self._commit.tenant != self._scope.tenant
+
+    def _next_commit(self) -> Commit:
+        key = tenant_key(self._commit.key, self._scope.tenant)
+        return self._scope.store.commit(key=key, provenance=self._provenance)
 
     def put(
         self,
@@ -197,22 +244,24 @@ class ScopedStore:
             raise AccessDenied(self.principal, ns, action)
         return ns
 
-    def reused_key(self, key: str) -> AccessDenied:
-        """The error for a commit key that another tenant's commit already holds."""
-        return AccessDenied(self.principal, (self.tenant,), f"reuse commit key {key!r} in")
+    def reused_key(self) -> AccessDenied:
+        """The error when every key a commit could take is held by other tenants' commits."""
+        return AccessDenied(self.principal, (self.tenant,), "commit in")
 
     def commit(
         self, *, key: str | None = None, provenance: Provenance | None = None
     ) -> ScopedCommit:
         """Like `MemoryStore.commit`; the provenance names this tenant and, by default, agent.
 
-        Raises:
-            AccessDenied: On entry (or exit), when ``key`` belongs to another tenant's commit.
+        A ``key`` another tenant holds behaves as a fresh one (see the module docstring).
         """
+        return ScopedCommit(self, key, self._provenance(provenance))
+
+    def _provenance(self, provenance: Provenance | None) -> Provenance:
         prov = check_provenance(provenance).model_copy(update={"tenant": self.tenant})
         if prov.agent is None:
             prov = prov.model_copy(update={"agent": self.principal})
-        return ScopedCommit(self.store.commit(key=key, provenance=prov), self)
+        return prov
 
     async def get(self, namespace: Sequence[str], key: str, **kw: Any) -> Any:
         """`MemoryStore.get` within the read grants."""
@@ -253,13 +302,13 @@ class ScopedStore:
     ) -> CommitRecord:
         """`MemoryStore.fork`: needs read on ``src`` and write on ``dst``."""
         src_ns, dst_ns = self.check("read", src), self.check("write", dst)
-        prov = check_provenance(provenance).model_copy(update={"tenant": self.tenant})
-        if prov.agent is None:
-            prov = prov.model_copy(update={"agent": self.principal})
-        record = await self.store.fork(src_ns, dst_ns, as_of=as_of, key=key, provenance=prov)
-        if record.provenance.tenant != self.tenant:
-            raise self.reused_key(record.key)
-        return record
+        prov = self._provenance(provenance)
+        for _ in range(_REDIRECTS):
+            record = await self.store.fork(src_ns, dst_ns, as_of=as_of, key=key, provenance=prov)
+            if record.provenance.tenant == self.tenant:
+                return record.model_copy(update={"key": caller_key(record.key, self.tenant)})
+            key = tenant_key(record.key, self.tenant)
+        raise self.reused_key()
 
     async def forget(self, prefix: Sequence[str]) -> dict[str, int]:
         """`MemoryStore.forget`, needing write on ``prefix``; audited under this principal."""
@@ -267,17 +316,26 @@ class ScopedStore:
 
     async def get_commit(self, key: str) -> CommitRecord:
         """A commit of this tenant; another tenant's looks exactly like a missing one."""
-        try:
-            record = await self.store.get_commit(key)
-        except NotFound:
-            record = None
-        if record is None or record.provenance.tenant != self.tenant:
-            raise NotFound(f"commit {key!r}")
-        return record
+        stored = key
+        for _ in range(_REDIRECTS):
+            try:
+                record = await self.store.get_commit(stored)
+            except NotFound:
+                break
+            if record.provenance.tenant == self.tenant:
+                return record.model_copy(update={"key": key})
+            stored = tenant_key(stored, self.tenant)
+        raise NotFound(f"commit {key!r}")
 
     async def list_commits(self, **kw: Any) -> builtins.list[CommitRecord]:
-        """`MemoryStore.list_commits` of this tenant only."""
-        return await self.store.list_commits(**{**kw, "tenant": self.tenant})
+        """`MemoryStore.list_commits` of this tenant only, by the keys its callers gave."""
+        records = await self.store.list_commits(**{**kw, "tenant": self.tenant})
+        return [
+            r.model_copy(update={"key": caller_key(r.key, self.tenant)})
+            if r.key != caller_key(r.key, self.tenant)
+            else r
+            for r in records
+        ]
 
     async def audit_log(self, **kw: Any) -> builtins.list[AuditRecord]:
         """Not available to a scoped handle: the audit log spans tenants."""
