@@ -15,7 +15,7 @@ from sqlalchemy import Connection, insert, inspect, select, text, update
 from memory import schema, vectors
 from memory.errors import MemoryStoreError
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 # Arbitrary but fixed: the advisory lock key Cairn's migrations serialize on.
 _PG_LOCK = 0x0C41_124E
 
@@ -69,11 +69,18 @@ def _v4_store_identity(conn: Connection) -> None:
         conn.exec_driver_sql("ALTER TABLE cairn_schema ADD COLUMN store_id VARCHAR(64)")
 
 
+def _v5_data_keys(conn: Connection) -> None:
+    # Subjects' data keys, for crypto-shredding Temporal payloads (v1 creates it in a new
+    # database).
+    schema.data_keys.create(conn, checkfirst=True)
+
+
 MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     1: _v1_initial,
     2: _v2_long_commit_keys,
     3: _v3_vectors,
     4: _v4_store_identity,
+    5: _v5_data_keys,
 }
 assert max(MIGRATIONS) == SCHEMA_VERSION
 

@@ -192,6 +192,22 @@ class AuditRow(_Table, table=True):
     detail: str = Field(sa_column=Column(Text, nullable=False))
 
 
+class DataKeyRow(_Table, table=True):
+    """A subject's data key, wrapped by a master key (see `memory.keys`).
+
+    ``subject`` is the namespace whose text the key seals (a session, or a user); ``owner`` is
+    the user namespace that session belongs to, once known. Forgetting either deletes the row.
+    """
+
+    __tablename__ = "cairn_data_keys"
+    __table_args__ = (Index("cairn_data_keys_owner", "owner"),)
+    subject: str = Field(sa_column=Column(_Name, primary_key=True))
+    owner: str | None = Field(default=None, sa_column=Column(_Name))
+    master_key_id: str = Field(sa_column=Column(String(64), nullable=False))
+    wrapped: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    created_at: datetime = Field(sa_column=Column(_Time, nullable=False))
+
+
 def _t(model: type[_Table]) -> Table:
     table = model.__table__  # type: ignore[attr-defined]
     assert isinstance(table, Table)
@@ -207,3 +223,4 @@ stream_items = _t(StreamItemRow)
 search_docs = _t(SearchDocRow)
 audit = _t(AuditRow)
 vectors = _t(VectorRow)
+data_keys = _t(DataKeyRow)
