@@ -27,11 +27,9 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from google.protobuf.message import DecodeError
 from temporalio.api.common.v1 import Payload
 from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.converter import (
-    DataConverter,
-    DefaultFailureConverterWithEncodedAttributes,
-    PayloadCodec,
-)
+from temporalio.converter import DataConverter, PayloadCodec
+
+from activities.failures import CairnFailureConverter, CairnFailureConverterWithEncodedAttributes
 
 __all__ = [
     "ENCODING",
@@ -257,20 +255,25 @@ def keys_from_env_value(value: str) -> tuple[dict[str, bytes], str]:
 def data_converter_with_codec(codec: PayloadCodec | None) -> DataConverter:
     """Build the project's data converter, with payload encryption when a codec is given.
 
-    Starts from ``pydantic_data_converter``. With a codec, failure messages and stack traces are
-    moved into encoded attributes so that the codec encrypts them too.
+    Starts from ``pydantic_data_converter``, whose failure converter becomes
+    `activities.failures.CairnFailureConverter` (see `activities.failures`).
+    With a codec, failure messages and stack traces are moved into encoded attributes so that
+    the codec encrypts them too.
 
     Args:
         codec: The payload codec, or ``None`` for plain payloads.
 
     Returns:
-        ``pydantic_data_converter`` itself when ``codec`` is ``None``, otherwise a copy with the
-        codec and the encoded-attributes failure converter.
+        A copy of ``pydantic_data_converter`` with that failure converter and, when ``codec``
+        is given, the codec and the encoded-attributes variant of the failure converter.
     """
     if codec is None:
-        return pydantic_data_converter
+        return _PLAIN
     return dataclasses.replace(
         pydantic_data_converter,
         payload_codec=codec,
-        failure_converter_class=DefaultFailureConverterWithEncodedAttributes,
+        failure_converter_class=CairnFailureConverterWithEncodedAttributes,
     )
+
+
+_PLAIN = dataclasses.replace(pydantic_data_converter, failure_converter_class=CairnFailureConverter)

@@ -17,6 +17,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.converter import DefaultFailureConverterWithEncodedAttributes
 from temporalio.exceptions import ApplicationError
 
+from activities.failures import CairnFailureConverter
 from cairn.codec import (
     ENCODING,
     KEY_ID_METADATA_KEY,
@@ -209,7 +210,10 @@ def test_malformed_key_lists_are_refused_without_echoing_key_material(
 
 
 def test_without_a_codec_the_plain_pydantic_converter_is_used() -> None:
-    assert data_converter_with_codec(None) is pydantic_data_converter
+    converter = data_converter_with_codec(None)
+    assert converter.payload_converter_class is pydantic_data_converter.payload_converter_class
+    assert converter.payload_codec is None
+    assert isinstance(converter.failure_converter, CairnFailureConverter)
 
 
 async def test_converter_encrypts_values_and_failure_messages() -> None:
@@ -217,6 +221,7 @@ async def test_converter_encrypts_values_and_failure_messages() -> None:
     converter = data_converter_with_codec(codec)
     assert converter.payload_codec is codec
     assert isinstance(converter.failure_converter, DefaultFailureConverterWithEncodedAttributes)
+    assert isinstance(converter.failure_converter, CairnFailureConverter)
     assert converter.payload_converter_class is pydantic_data_converter.payload_converter_class
 
     note = Note(author="ana", text="private findings")

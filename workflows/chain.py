@@ -134,15 +134,16 @@ class ChainWorkflow:
     @decide.validator
     def _check_decision(self, decision: Decision) -> None:
         pending = self._pending
+        # Messages name the field and the rule, never the value sent (see activities.failures).
         if pending is None or pending.name != decision.approval:
             raise ValueError(
-                f"no pending approval named {decision.approval!r}"
+                "approval: no pending approval has this name"
                 + (f"; waiting for {pending.name!r}" if pending else "")
             )
         if decision.approval in self._decisions:
-            raise ValueError(f"approval {decision.approval!r} is already decided")
+            raise ValueError("approval: this approval is already decided")
         if decision.edit is not None and pending.edits is None:
-            raise ValueError(f"approval {decision.approval!r} has no output to edit")
+            raise ValueError("edit: this approval has no output to edit")
 
     async def _node(
         self, node: Step | Parallel | Handoff | Loop | Approval | Write | SubTeam

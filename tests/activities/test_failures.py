@@ -7,11 +7,16 @@ import sys
 from datetime import timedelta
 
 import pytest
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ValidationError, field_validator
 from sqlalchemy.exc import DBAPIError
 from temporalio.exceptions import ApplicationError
 
-from activities.failures import temporal_failure, temporal_failures
+from activities.failures import (
+    boundary_failure,
+    failure_message,
+    temporal_failure,
+    temporal_failures,
+)
 from activities.llm import ModelProtocolError, ModelRequestError, ModelUnavailable, UnknownModel
 from activities.registry import UnknownAgent
 from memory.errors import (
@@ -116,3 +121,45 @@ def test_importing_the_model_adapters_loads_no_provider_sdk() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
 
     assert out.stdout.strip() == "[]"
+
+
+class Named(BaseModel):
+    name: str
+
+    @field_validator("name")
+    @classmethod
+    def _plain(cls, value: str) -> str:
+        if not value.isalpha():
+            raise ValueError(f"name {value!r} must be letters only")
+        return value
+
+
+def test_a_validators_message_names_the_rule_but_not_the_refused_value() -> None:
+    with pytest.raises(ValidationError) as info:
+        Named.model_validate({"name": SECRET})
+    message = failure_message(info.value)
+    assert (
+        message
+        == "1 validation error for Named: name: Value error, name <value> must be letters only"
+    )
+
+
+def test_an_undecodable_activity_input_fails_at_once_without_its_cause() -> None:
+    with pytest.raises(ValidationError) as info:
+        Plan.model_validate_json(f'{{"steps": "{SECRET}"}}')
+    try:
+        raise ApplicationError("Failed decoding arguments") from info.value
+    except ApplicationError as sdk_error:
+        failure = boundary_failure(sdk_error)
+    assert isinstance(failure, ApplicationError)
+    assert (failure.type, failure.non_retryable, failure.__cause__) == (
+        "MalformedInput",
+        True,
+        None,
+    )
+    assert failure.message == "malformed activity input: 1 validation error for Plan: steps: " + (
+        "Input should be a valid integer, unable to parse string as an integer"
+    )
+    # Anything else passes through unchanged.
+    other = ApplicationError("Failed decoding arguments", non_retryable=True)
+    assert boundary_failure(other) is other
