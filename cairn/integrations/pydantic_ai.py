@@ -15,6 +15,10 @@ conversation. Continue-as-new needs to carry only the conversation id. Put `Cair
 before ``TemporalDurability`` in ``capabilities=[...]``, and give the worker's instance the
 store with `CairnHistory.bind`.
 
+Deps are sent with every activity too. Mark a large one by keeping it in Cairn
+(`CairnHistory.keep`, from the workflow) and putting the `MemoryRef` it returns in the deps;
+tools (which run in activities) read it back with `CairnHistory.load`.
+
 Needs the ``pydantic-ai`` extra. In workflow code, import it inside
 ``workflow.unsafe.imports_passed_through()``.
 """
@@ -24,8 +28,9 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
+from pydantic import JsonValue
 from pydantic_ai.capabilities import AbstractCapability
 from pydantic_ai.exceptions import UserError
 from pydantic_ai.messages import (
@@ -35,11 +40,14 @@ from pydantic_ai.messages import (
     ModelResponse,
 )
 from pydantic_ai.models.wrapper import WrapperModel
+from temporalio import workflow
 
+from activities.contracts import WRITE_MEMORY, MemoryWrite, WriteInput, WriteResult
 from activities.streams import AppendItems, StreamLogRef
 from cairn.integrations import stream_log
 from memory.errors import InvalidInput
 from memory.namespace import check_segment
+from memory.records import MemoryRef, Provenance
 
 if TYPE_CHECKING:
     from pydantic_ai.models import (
@@ -102,6 +110,41 @@ class CairnHistory(AbstractCapability[Any]):
         """A conversation's stored messages (outside workflows), e.g. for display."""
         read = await stream_log.read(self.store, self.log(conversation_id), None, "history")
         return ModelMessagesTypeAdapter.validate_python(read.items)
+
+    async def keep(self, conversation_id: str, key: str, value: object) -> MemoryRef:
+        """Store a large value (for deps) beside a conversation; returns its reference.
+
+        Inside a workflow this is the ``write_memory`` activity, applied once per activity.
+        """
+        ns = self.log(conversation_id).namespace
+        if workflow.in_workflow():
+            write = MemoryWrite(namespace="/".join(ns), key=key, value=cast("JsonValue", value))
+            result: WriteResult = await workflow.execute_activity(
+                WRITE_MEMORY,
+                WriteInput(tenant=self.tenant, writes=(write,), agent=self.agent),
+                result_type=WriteResult,
+                start_to_close_timeout=stream_log.STREAM_ACTIVITY_TIMEOUT,
+                retry_policy=stream_log.STREAM_ACTIVITY_RETRY,
+                summary=f"history {conversation_id}: keep {key}",
+            )
+            return result.refs[0]
+        provenance = Provenance(tenant=self.tenant, agent=self.agent)
+        async with stream_log.require_store(self.store, "CairnHistory").commit(
+            provenance=provenance
+        ) as commit:
+            commit.put(ns, key, value)
+        return commit.writes[0]
+
+    async def load(self, ref: MemoryRef) -> Any:
+        """The value `keep` stored under ``ref`` (in activities, tools, or outside Temporal)."""
+        if workflow.in_workflow():
+            raise UserError(
+                "CairnHistory.load reads the store: call it from a tool, not workflow code"
+            )
+        entry = await stream_log.require_store(self.store, "CairnHistory").get(
+            ref.namespace, ref.key, as_of=ref.commit_seq
+        )
+        return entry.value
 
     # -- capability hooks -------------------------------------------------------------------
 

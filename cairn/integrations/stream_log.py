@@ -44,7 +44,8 @@ STREAM_ACTIVITY_RETRY = RetryPolicy(
 )
 
 
-def _store(store: MemoryStore | None, owner: str) -> MemoryStore:
+def require_store(store: MemoryStore | None, owner: str) -> MemoryStore:
+    """``store``, or a clear error naming ``owner`` when it has none (outside a workflow)."""
     if store is None:
         raise RuntimeError(f"{owner} outside a workflow needs a store (pass store=...)")
     return store
@@ -70,7 +71,7 @@ async def append(store: MemoryStore | None, inp: AppendItems, summary: str) -> A
     if workflow.in_workflow():
         result: AppendedItems = await _activity(APPEND_STREAM_ITEMS, inp, AppendedItems, summary)
         return result
-    return await append_log(_store(store, summary), inp, provenance=_provenance(inp.log))
+    return await append_log(require_store(store, summary), inp, provenance=_provenance(inp.log))
 
 
 async def read(
@@ -82,7 +83,7 @@ async def read(
             READ_STREAM_ITEMS, ReadItems(log=log, limit=limit), LogItems, summary
         )
         return result
-    return await read_log(_store(store, summary), log, limit)
+    return await read_log(require_store(store, summary), log, limit)
 
 
 async def pop(store: MemoryStore | None, log: StreamLogRef, summary: str) -> PoppedItem:
@@ -92,7 +93,7 @@ async def pop(store: MemoryStore | None, log: StreamLogRef, summary: str) -> Pop
             POP_STREAM_ITEM, LogChange(log=log), PoppedItem, summary
         )
         return result
-    return await pop_log(_store(store, summary), log, provenance=_provenance(log))
+    return await pop_log(require_store(store, summary), log, provenance=_provenance(log))
 
 
 async def clear(store: MemoryStore | None, log: StreamLogRef, summary: str) -> None:
@@ -100,4 +101,4 @@ async def clear(store: MemoryStore | None, log: StreamLogRef, summary: str) -> N
     if workflow.in_workflow():
         await _activity(CLEAR_STREAM, LogChange(log=log), type(None), summary)
     else:
-        await clear_log(_store(store, summary), log, provenance=_provenance(log))
+        await clear_log(require_store(store, summary), log, provenance=_provenance(log))

@@ -6,12 +6,20 @@ from pydantic import BaseModel
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from pydantic_ai import Agent
+    from pydantic_ai import Agent, RunContext
     from pydantic_ai.durable_exec.temporal import TemporalDurability
-    from pydantic_ai.messages import ModelMessage, ModelResponse, TextPart, UserPromptPart
+    from pydantic_ai.messages import (
+        ModelMessage,
+        ModelResponse,
+        TextPart,
+        ToolCallPart,
+        ToolReturnPart,
+        UserPromptPart,
+    )
     from pydantic_ai.models.function import AgentInfo, FunctionModel
 
     from cairn.integrations.pydantic_ai import CairnHistory
+    from memory import MemoryRef
 
 
 def recall(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
@@ -70,3 +78,46 @@ class PlainChatWorkflow:
             history = result.all_messages()
             replies.append(result.output)
         return replies
+
+
+class ManualDeps(BaseModel):
+    manual: MemoryRef
+    """A large document, kept in Cairn: only this reference rides each activity."""
+
+
+def measure_then_answer(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
+    """Calls ``manual_size``, then answers with what it returned."""
+    returned = [p for p in messages[-1].parts if isinstance(p, ToolReturnPart)]
+    if returned:
+        return ModelResponse(parts=[TextPart(str(returned[0].content))])
+    return ModelResponse(parts=[ToolCallPart("manual_size", {})])
+
+
+MANUAL_AGENT = Agent(
+    FunctionModel(measure_then_answer),
+    name="manual",
+    deps_type=ManualDeps,
+    capabilities=[HISTORY, TemporalDurability()],
+)
+
+
+@MANUAL_AGENT.tool
+async def manual_size(ctx: RunContext[ManualDeps]) -> int:
+    """The manual's length in characters."""
+    return len(await HISTORY.load(ctx.deps.manual))
+
+
+@workflow.defn
+class ManualWorkflow:
+    """Keeps a large manual in Cairn once, then runs an agent whose tool reads it."""
+
+    __pydantic_ai_agents__ = (MANUAL_AGENT,)
+
+    @workflow.run
+    async def run(self, chat: Chat) -> str:
+        ref = await HISTORY.keep(chat.conversation_id, "manual", "m" * 200_000)
+        deps = ManualDeps(manual=ref)
+        result = await MANUAL_AGENT.run(
+            chat.prompts[0], deps=deps, conversation_id=chat.conversation_id
+        )
+        return result.output

@@ -11,10 +11,12 @@ from datetime import timedelta
 
 import pytest
 from pydantic_ai.durable_exec.temporal import PydanticAIPlugin
+from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+from activities import MemoryActivities
 from activities.streams import StreamActivities
 from bench.pydantic_history import model_request_bytes
 from memory import MemoryStore
@@ -22,6 +24,7 @@ from tests.integrations.pydantic_history.pydantic_workflows import (
     HISTORY,
     Chat,
     ChatWorkflow,
+    ManualWorkflow,
     PlainChatWorkflow,
 )
 from tests.integrations.stream_faults import FailAfterCommit
@@ -41,9 +44,10 @@ async def client(temporal_env: WorkflowEnvironment) -> Client:
 async def worker(client: Client, acts: StreamActivities) -> AsyncIterator[str]:
     HISTORY.bind(acts.store)
     name = f"tq-{uuid.uuid4()}"
-    workflows = [ChatWorkflow, PlainChatWorkflow]
+    workflows = [ChatWorkflow, PlainChatWorkflow, ManualWorkflow]
+    writes = MemoryActivities(acts.store).write_memory
     async with Worker(
-        client, task_queue=name, workflows=workflows, activities=[acts.append_stream_items]
+        client, task_queue=name, workflows=workflows, activities=[acts.append_stream_items, writes]
     ):
         yield name
 
@@ -111,3 +115,20 @@ async def test_a_bad_conversation_id_fails_the_workflow_and_writes_nothing(
             await run_chat(client, queue, ChatWorkflow.run, chat)
     assert "conversation id" in str(failure.value.cause)
     assert await store.list_commits(tenant="acme", limit=1000) == before
+
+
+async def test_a_large_dep_crosses_temporal_once_as_a_value_then_as_a_reference(
+    client: Client, store: MemoryStore
+):
+    chat = Chat(conversation_id=f"c-{uuid.uuid4().hex[:8]}", prompts=["How long is the manual?"])
+    async with worker(client, StreamActivities(store)) as queue:
+        answer, handle = await run_chat(client, queue, ManualWorkflow.run, chat)
+    assert answer == "200000"
+    inputs = {}
+    async for event in handle.fetch_history_events():
+        if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+            attrs = event.activity_task_scheduled_event_attributes
+            size = sum(len(p.data) for p in attrs.input.payloads)
+            inputs[attrs.activity_type.name] = max(size, inputs.get(attrs.activity_type.name, 0))
+    assert inputs.pop("write_memory") > 200_000
+    assert inputs and max(inputs.values()) < 10_000, inputs
