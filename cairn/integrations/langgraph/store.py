@@ -147,7 +147,14 @@ class CairnStore(BaseStore):
             results[i] = result
             refresh.extend(stale)
         if refresh:
-            await self._refresh(refresh)
+            refreshed = await self._refresh(refresh)
+            for result in results:
+                for item in result if isinstance(result, list) else [result]:
+                    if isinstance(item, (CairnItem, CairnSearchItem)):
+                        where = (self.labels.to_cairn(item.namespace), item.key)
+                        item.version, item.commit_seq = refreshed.get(
+                            where, (item.version, item.commit_seq)
+                        )
         if writes:
             await self._write(list(writes.values()))
         return results
@@ -342,9 +349,16 @@ class CairnStore(BaseStore):
                         index=op.index is not False,
                     )
 
-    async def _refresh(self, entries: list[Entry]) -> None:
-        """Restart the TTL of items just read: a new version with the same value and TTL."""
+    async def _refresh(
+        self, entries: list[Entry]
+    ) -> dict[tuple[tuple[str, ...], str], tuple[int, int]]:
+        """Restart the TTL of items just read: a new version with the same value and TTL.
+
+        Returns each refreshed item's new ``(version, commit_seq)``, which the items read
+        report, so a compare-and-set after a refreshing read expects the right version.
+        """
         unique = {(e.namespace, e.key): e for e in entries}
+        refreshed: dict[tuple[tuple[str, ...], str], tuple[int, int]] = {}
         for entry in unique.values():
             assert entry.expires_at is not None
             ttl = _ttl_of(entry.created_at, entry.expires_at)
@@ -358,7 +372,9 @@ class CairnStore(BaseStore):
                         expected_version=entry.version,
                     )
             except ConflictError:
-                pass  # written since the read: that write set a fresh TTL of its own
+                continue  # written since the read: that write set a fresh TTL of its own
+            refreshed.update({(w.namespace, w.key): (w.version, w.commit_seq) for w in c.writes})
+        return refreshed
 
 
 def _ttl_of(created_at: datetime, expires_at: datetime) -> timedelta:
