@@ -8,6 +8,7 @@ workflow's history stays small whatever the size of its memory.
 from __future__ import annotations
 
 import hashlib
+from datetime import datetime
 from string import Formatter
 from typing import Any
 
@@ -291,6 +292,46 @@ class WriteInput(_Contract):
         return _segment(value)
 
 
+SESSION_KEY = "session"
+"""The key of a session's `SessionRecord`, in the session's namespace."""
+
+
+class SessionRecord(_Contract):
+    """What memory knows of a session (``<tenant>/session/<id>``, key `SESSION_KEY`).
+
+    Written when the session opens and again when it ends or goes idle, so that a later
+    start under the same id continues its turn numbering, or is refused once it has ended.
+    """
+
+    agent: str
+    user: str | None = None
+    turns: int = 0
+    ended: bool = False
+    ended_at: datetime | None = None
+
+
+class OpenSession(_Contract):
+    """Open a session that starts fresh (not continued as new): see `SessionOpened`."""
+
+    tenant: str
+    session: str
+    agent: str
+    user: str | None = None
+    store: StoreIdentity | None = None
+
+    @field_validator("tenant", "session", "agent", "user")
+    @classmethod
+    def _check_names(cls, value: str | None) -> str | None:
+        return value if value is None else _segment(value)
+
+
+class SessionOpened(_Contract):
+    """The turns the session already had (it resumes after them); its memory store."""
+
+    turns: int
+    store: StoreIdentity | None = None
+
+
 class WriteResult(_Contract):
     """References to what `write_memory` wrote."""
 
@@ -305,6 +346,8 @@ __all__ = [
     "COMPACT_TRANSCRIPT",
     "GRANT_SCOPES",
     "MODEL_IDS",
+    "OPEN_SESSION",
+    "SESSION_KEY",
     "WRITE_MEMORY",
     "AgentSpec",
     "CompactInput",
@@ -312,8 +355,11 @@ __all__ = [
     "ContextSpec",
     "MemoryRef",
     "MemoryWrite",
+    "OpenSession",
     "Pinned",
     "SearchSource",
+    "SessionOpened",
+    "SessionRecord",
     "StepInput",
     "StepRecord",
     "StepResult",
@@ -328,4 +374,5 @@ __all__ = [
 # Activity names: workflows call activities by these, never by importing their implementations.
 AGENT_STEP = "agent_step"
 COMPACT_TRANSCRIPT = "compact_transcript"
+OPEN_SESSION = "open_session"
 WRITE_MEMORY = "write_memory"

@@ -239,6 +239,7 @@ def build_worker(
             agents.agent_step,
             agents.compact_transcript,
             memory.write_memory,
+            memory.open_session,
             streams.append_stream_items,
             streams.read_stream_items,
             streams.pop_stream_item,

@@ -267,11 +267,19 @@ class Turn(_Contract):
 
     message_id: str
     text: str = Field(min_length=1, max_length=32_000)
+    user: str | None = None
+    """Who sends it, when the sender knows: a turn for another user than the session's is
+    refused."""
 
     @field_validator("message_id")
     @classmethod
     def _check_id(cls, value: str) -> str:
         return _name(value)
+
+    @field_validator("user")
+    @classmethod
+    def _check_user(cls, value: str | None) -> str | None:
+        return value if value is None else check_segment(value, "user")
 
 
 class Reply(_Contract):
@@ -306,6 +314,12 @@ class SessionInput(_Contract):
     def _check_names(cls, value: str) -> str:
         return _name(value)
 
+    @field_validator("user")
+    @classmethod
+    def _check_user(cls, value: str | None) -> str | None:
+        # Checked before the workflow exists: the user names the namespace its facts go to.
+        return value if value is None else check_segment(value, "user")
+
 
 class SessionState(_Contract):
     """The ``state`` query's answer."""
@@ -322,7 +336,9 @@ class SessionEnd(_Contract):
     """How a session ended."""
 
     turns: int
-    reason: Literal["ended", "idle"]
+    reason: Literal["ended", "idle", "refused"]
+    """``refused``: memory says the session had ended (or belongs to another user); it
+    served no turn."""
 
 
 SubTeam.model_rebuild()

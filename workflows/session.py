@@ -12,16 +12,31 @@ import asyncio
 
 from temporalio import workflow
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
-from temporalio.exceptions import ActivityError
+from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from pydantic import ValidationError
 
-    from activities.contracts import PREVIEW_CHARS, CompactInput
+    from activities.contracts import (
+        PREVIEW_CHARS,
+        SESSION_KEY,
+        CompactInput,
+        MemoryWrite,
+        OpenSession,
+        SessionRecord,
+        WriteInput,
+    )
     from workflows.contracts import Reply, SessionEnd, SessionInput, SessionState, Turn
     from workflows.links import inspector_link
     from workflows.search_attributes import AGENT, SESSION, TENANT, upsert_missing
-    from workflows.steps import begin_on, compact, memory_store, run_step
+    from workflows.steps import (
+        begin_on,
+        compact,
+        memory_store,
+        open_session,
+        run_step,
+        write_memory,
+    )
 
 # Replies kept for answering a resent turn; carried across continue-as-new.
 REMEMBERED_REPLIES = 64
@@ -33,6 +48,9 @@ REPLY_CHARS = 8000
 CARRIED_REPLY_BYTES = 64 * 1024
 # Python agents have no model of their own to summarize with.
 FALLBACK_COMPACTION_MODEL = "scripted"
+# The workflow.patched id guarding the session's record in memory (`SessionRecord`, opened
+# at a fresh start, written again at the end): runs recorded before it replay without it.
+SESSION_RECORD_PATCH = "session-record"
 
 
 def session_workflow_id(tenant: str, session: str) -> str:
@@ -54,21 +72,24 @@ def session_search_attributes(inp: SessionInput) -> TypedSearchAttributes:
 def carried_replies(replies: tuple[Reply, ...]) -> tuple[Reply, ...]:
     """The replies a new run starts with, so that every resent turn is still recognised.
 
-    Their size stays bounded: the newest whole, up to `CARRIED_REPLY_BYTES` of text, the rest
-    as previews.
+    Their size stays bounded: the newest whole, up to `CARRIED_REPLY_BYTES` of text and
+    read references, the rest as previews without references (what a turn read stays in its
+    commit's lineage).
     """
     budget = CARRIED_REPLY_BYTES
     kept: list[Reply] = []
     for reply in reversed(replies[-REMEMBERED_REPLIES:]):
-        # What the turn read is in its commit's lineage; a resent turn's answer needs none of it.
-        reply = reply.model_copy(update={"output": reply.output.model_copy(update={"reads": ()})})
-        size = len(reply.text.encode("utf-8"))
+        reads = sum(len(ref.model_dump_json()) for ref in reply.output.reads)
+        size = len(reply.text.encode("utf-8")) + reads
         if size <= budget:
             budget -= size
             kept.append(reply)
         else:
             budget = 0  # so that no older reply is carried whole after a cut one
-            kept.append(reply.model_copy(update={"text": reply.text[:PREVIEW_CHARS]}))
+            output = reply.output.model_copy(update={"reads": ()})
+            kept.append(
+                reply.model_copy(update={"text": reply.text[:PREVIEW_CHARS], "output": output})
+            )
     return tuple(reversed(kept))
 
 
@@ -90,12 +111,18 @@ class SessionWorkflow:
         self._compact_due = False
         self._ended = False
         self._closed = False
+        self._opened = False
+        self._refusal: Exception | None = None
 
     @workflow.run
     async def run(self, inp: SessionInput) -> SessionEnd:
         """Serve turns until the session is ended or idle, continuing as new along the way."""
         upsert_missing(session_search_attributes(inp).search_attributes)
         begin_on(inp.store)
+        if not await self._open(inp):
+            self._closed = True
+            await workflow.wait_condition(workflow.all_handlers_finished)
+            return SessionEnd(turns=self._turns, reason="refused")
         while True:
             try:
                 await workflow.wait_condition(
@@ -126,7 +153,43 @@ class SessionWorkflow:
                 )
         self._closed = True
         await workflow.wait_condition(workflow.all_handlers_finished)
+        if workflow.patched(SESSION_RECORD_PATCH):
+            await self._record(inp, ended=reason == "ended")
         return SessionEnd(turns=self._turns, reason=reason)
+
+    async def _open(self, inp: SessionInput) -> bool:
+        """At a fresh start, resume the turn count memory has; False when memory refuses."""
+        try:
+            if inp.turns == 0 and not inp.replies and workflow.patched(SESSION_RECORD_PATCH):
+                opened = await open_session(
+                    OpenSession(
+                        tenant=inp.tenant, session=inp.session, agent=inp.agent.name, user=inp.user
+                    )
+                )
+                self._turns = opened.turns
+        except ActivityError as error:
+            # Ended, or another user's: every turn sent to this run gets the reason.
+            self._refusal = error.cause if isinstance(error.cause, ApplicationError) else error
+            return False
+        finally:
+            self._opened = True
+        return True
+
+    async def _record(self, inp: SessionInput, *, ended: bool) -> None:
+        record = SessionRecord(
+            agent=inp.agent.name,
+            user=inp.user,
+            turns=self._turns,
+            ended=ended,
+            ended_at=workflow.now() if ended else None,
+        )
+        write = MemoryWrite(
+            namespace=f"{inp.tenant}/session/{inp.session}",
+            key=SESSION_KEY,
+            value=record.model_dump(mode="json"),
+        )
+        summary = "record the session's end" if ended else "record the idle session"
+        await write_memory(WriteInput(tenant=inp.tenant, writes=(write,), agent="session"), summary)
 
     async def _compact(self, inp: SessionInput) -> None:
         model = inp.agent.model
@@ -158,6 +221,9 @@ class SessionWorkflow:
                 return self._replies[turn.message_id]
             inp = self._inp
             begin_on(inp.store)  # an update may run before `run` has
+            await workflow.wait_condition(lambda: self._opened)
+            if self._refusal is not None:
+                raise self._refusal
             # Named by turn number: unique across runs, whatever the client's message ids.
             result = await run_step(
                 inp.agent,
@@ -190,6 +256,11 @@ class SessionWorkflow:
     def _check_turn(self, turn: Turn) -> None:
         if self._closed or self._ended:
             raise ValueError("this session has ended; start a new one")
+        if turn.user is not None and turn.user != self._inp.user:
+            raise ValueError(
+                f"session {self._inp.session!r} belongs to user {self._inp.user!r}, "
+                f"not {turn.user!r}"
+            )
 
     @workflow.signal
     def end(self) -> None:

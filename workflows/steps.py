@@ -26,11 +26,14 @@ with workflow.unsafe.imports_passed_through():
     from activities.contracts import (
         AGENT_STEP,
         COMPACT_TRANSCRIPT,
+        OPEN_SESSION,
         PREVIEW_CHARS,
         WRITE_MEMORY,
         AgentSpec,
         CompactInput,
         CompactResult,
+        OpenSession,
+        SessionOpened,
         StepInput,
         StepResult,
         WriteInput,
@@ -155,6 +158,20 @@ async def write_memory(inp: WriteInput, summary: str) -> WriteResult:
         start_to_close_timeout=MEMORY_START_TO_CLOSE,
         retry_policy=STEP_RETRY,
         summary=summary,
+    )
+    begin_on(result.store)
+    return result
+
+
+async def open_session(inp: OpenSession) -> SessionOpened:
+    """Open a fresh session in memory: its earlier turn count, or a ``SessionEnded`` failure."""
+    result: SessionOpened = await workflow.execute_activity(
+        OPEN_SESSION,
+        inp.model_copy(update={"store": memory_store()}),
+        result_type=SessionOpened,
+        start_to_close_timeout=MEMORY_START_TO_CLOSE,
+        retry_policy=STEP_RETRY,
+        summary=f"open session {inp.session}",
     )
     begin_on(result.store)
     return result
