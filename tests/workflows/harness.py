@@ -85,7 +85,9 @@ class Team:
         handle = await self.start(spec, **kw)
         return handle, await handle.result()
 
-    async def send(self, inp: SessionInput, message_id: str, text: str) -> Reply:
+    async def send(
+        self, inp: SessionInput, message_id: str, text: str, *, user: str | None = None
+    ) -> Reply:
         """A user turn, starting the session when it is not running (update-with-start)."""
         start = WithStartWorkflowOperation(
             SessionWorkflow.run,
@@ -97,7 +99,7 @@ class Team:
         )
         reply: Reply = await self.client.execute_update_with_start_workflow(
             SessionWorkflow.send,
-            Turn(message_id=message_id, text=text),
+            Turn(message_id=message_id, text=text, user=user),
             start_workflow_operation=start,
         )
         return reply

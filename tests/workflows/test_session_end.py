@@ -8,35 +8,19 @@ from typing import Any
 
 import pytest
 from pydantic import ValidationError
-from temporalio.client import WithStartWorkflowOperation, WorkflowUpdateFailedError
-from temporalio.common import WorkflowIDConflictPolicy
+from temporalio.client import WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 
 from activities.contracts import SESSION_KEY, SessionRecord
 from tests.workflows.harness import TENANT, Team, agent, run_ns
-from workflows.contracts import Reply, SessionInput, Turn
-from workflows.session import SessionWorkflow, session_search_attributes, session_workflow_id
+from workflows.contracts import SessionInput, Turn
+from workflows.session import SessionWorkflow
 
 
 def session(**kw: Any) -> SessionInput:
     kw.setdefault("agent", agent("helper"))
     kw.setdefault("user", "u-1")
     return SessionInput(tenant=TENANT, session=f"s-{uuid.uuid4().hex[:8]}", **kw)
-
-
-async def send(team: Team, inp: SessionInput, turn: Turn) -> Reply:
-    start = WithStartWorkflowOperation(
-        SessionWorkflow.run,
-        inp,
-        id=session_workflow_id(inp.tenant, inp.session),
-        task_queue=team.task_queue,
-        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-        search_attributes=session_search_attributes(inp),
-    )
-    reply: Reply = await team.client.execute_update_with_start_workflow(
-        SessionWorkflow.send, turn, start_workflow_operation=start
-    )
-    return reply
 
 
 def refusal(error: WorkflowUpdateFailedError) -> ApplicationError:
@@ -47,12 +31,12 @@ def refusal(error: WorkflowUpdateFailedError) -> ApplicationError:
 async def test_a_turn_after_the_end_is_refused_and_numbering_never_restarts(team: Team) -> None:
     inp = session()
     async with team.worker():
-        await send(team, inp, Turn(message_id="m1", text="Hello"))
+        await team.send(inp, "m1", "Hello")
         handle = team.session(inp)
         await handle.signal(SessionWorkflow.end)
         assert (await handle.result()).reason == "ended"
         with pytest.raises(WorkflowUpdateFailedError) as refused:
-            await send(team, inp, Turn(message_id="m2", text="Still there?"))
+            await team.send(inp, "m2", "Still there?")
         again = await team.session(inp).result()
     cause = refusal(refused.value)
     assert cause.type == "SessionEnded" and "start a new session id" in str(cause)
@@ -67,29 +51,29 @@ async def test_a_turn_after_the_end_is_refused_and_numbering_never_restarts(team
 async def test_an_idle_session_resumes_its_turn_numbering(team: Team) -> None:
     inp = session(idle_timeout=timedelta(seconds=1))
     async with team.worker():
-        await send(team, inp, Turn(message_id="m1", text="Hello"))
+        await team.send(inp, "m1", "Hello")
         assert (await team.session(inp).result()).reason == "idle"
-        reply = await send(team, inp, Turn(message_id="m2", text="Back again"))
+        reply = await team.send(inp, "m2", "Back again")
     assert reply.turn == 2 and reply.output.step == "turn-2"
 
 
 async def test_a_turn_for_another_user_is_refused(team: Team) -> None:
     inp = session()
     async with team.worker():
-        await send(team, inp, Turn(message_id="m1", text="Hello", user="u-1"))
+        await team.send(inp, "m1", "Hello", user="u-1")
         with pytest.raises(WorkflowUpdateFailedError) as refused:
-            await send(team, inp, Turn(message_id="m2", text="Hi", user="u-2"))
+            await team.send(inp, "m2", "Hi", user="u-2")
     assert "belongs to user 'u-1', not 'u-2'" in str(refused.value.cause)
 
 
 async def test_a_restart_for_another_user_is_refused(team: Team) -> None:
     inp = session(idle_timeout=timedelta(seconds=1))
     async with team.worker():
-        await send(team, inp, Turn(message_id="m1", text="Hello"))
+        await team.send(inp, "m1", "Hello")
         assert (await team.session(inp).result()).reason == "idle"
         other = inp.model_copy(update={"user": "u-2"})
         with pytest.raises(WorkflowUpdateFailedError) as refused:
-            await send(team, other, Turn(message_id="m2", text="Hi"))
+            await team.send(other, "m2", "Hi")
     cause = refusal(refused.value)
     assert cause.type == "SessionUserMismatch" and "'u-1', not 'u-2'" in str(cause)
 
