@@ -9,7 +9,7 @@ from datetime import datetime
 
 from sqlalchemy import Connection, delete, insert, select, tuple_, update
 
-from memory import schema, search, vectors
+from memory import keys, schema, search, vectors
 from memory.namespace import Namespace, encode
 from memory.values import dumps
 from memory.writer import serialize_commits, under, unindex
@@ -51,6 +51,8 @@ def forget(
         )
     counts["commits_scrubbed"] = len(seqs)
     search.purge_deleted_terms(conn)
+    # In this transaction: a subject's data and the key to its Temporal payloads go together.
+    counts["data_keys"] = keys.destroy(conn, prefix)
     _audit(conn, "forget", encode(prefix), principal, counts, now)
     return counts
 

@@ -7,6 +7,7 @@ It validates arguments, then runs each operation as one short transaction throug
 
 from __future__ import annotations
 
+import asyncio
 import builtins
 import uuid
 from collections.abc import Callable, Sequence
@@ -20,6 +21,7 @@ from sqlalchemy import Engine
 from memory import (
     backfill,
     forks,
+    keys,
     migrations,
     purge,
     reader,
@@ -56,6 +58,7 @@ from memory.runner import Runner
 from memory.semantic import (
     MODES,
     Mode,
+    Model,
     Semantic,
     check_filter,
     check_query,
@@ -306,6 +309,22 @@ class MemoryStore:
             # Not even this process's copy of the vectors may outlive the data.
             self.semantic.reset()
 
+    async def data_key(self, subject: Sequence[str]) -> keys.WrappedKey | None:
+        """``subject``'s wrapped data key, its tombstone once forgotten, or None if it has none."""
+        return await self._run(keys.fetch, check_namespace(subject))
+
+    async def create_data_key(
+        self, subject: Sequence[str], master_key_id: str, wrapped: bytes
+    ) -> keys.WrappedKey:
+        """Store ``subject``'s wrapped data key unless it has one; return the stored one."""
+        ns = check_namespace(subject)
+        return await self._run(keys.create, ns, master_key_id, wrapped, self._now(), write=True)
+
+    async def bind_data_key_owner(self, subject: Sequence[str], owner: Sequence[str]) -> bool:
+        """Make forgetting ``owner`` destroy ``subject``'s data key too (see `memory.keys`)."""
+        ns, owner_ns = check_namespace(subject), check_namespace(owner)
+        return await self._run(keys.bind_owner, ns, owner_ns, write=True)
+
     @telemetry.instrumented("purge_run")
     async def purge_run(self, workflow_id: str, *, principal: str | None = None) -> PurgeReport:
         """Purge every commit of ``workflow_id`` and every commit derived from them; audit it.
@@ -493,22 +512,26 @@ class MemoryStore:
         # Each ranking fuses its top `limit` (Elasticsearch's default rank window): deeper
         # windows let a keyword ranking that matched only a name (every fact about Ada) outvote
         # the vector ranking (recall@5 on the paraphrase set: 0.49 at 10, 0.38 at 20).
-        rankings: builtins.list[builtins.list[SearchHit]] = []
-        if chosen != "vector":
+        keep = make_check(where, "entry", tag_list)
+
+        async def keyword() -> builtins.list[SearchHit]:
             # A filter applies before the window: it searches deeper, then filters.
-            hits = await self._run(
-                reader.search_hits, ns, text, 100 if where else limit, tag_list, now
-            )
+            depth = 100 if where else limit
+            hits = await self._run(reader.search_hits, ns, text, depth, tag_list, now)
             if where:
                 # Keyword search has applied the tags already.
                 hits = [h for h in hits if make_check(where, h.kind, ())(h.key, h.value, ())]
-            rankings.append(hits[:limit])
-        keep = make_check(where, "entry", tag_list)
-        for model in models:
+            return hits[:limit]
+
+        async def vector(model: Model) -> builtins.list[SearchHit]:
             query = await self.semantic.query_vector(model.embedder, text)
-            rankings.append(await self._run(nearest, model.index, query, ns, keep, limit, now))
+            return await self._run(nearest, model.index, query, ns, keep, limit, now)
+
+        # The rankings are independent: run them side by side on the worker threads.
+        legs = [vector(m) for m in models]
+        rankings = await asyncio.gather(*([keyword()] if chosen != "vector" else []), *legs)
         if chosen == "vector" and len(rankings) == 1:
-            return rankings[0][:limit]
+            return rankings[0]
         return fuse(rankings, limit)
 
     async def reindex(

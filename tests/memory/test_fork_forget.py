@@ -130,6 +130,7 @@ async def test_forget_removes_the_data_everywhere_and_audits_counts(store: Memor
         "stream_items": 1,
         "streams": 1,
         "commits_scrubbed": 2,
+        "data_keys": 0,
     }
     for ns, key in ((u1, "profile"), ((*u1, "notes"), "n1")):
         with pytest.raises(NotFound):
