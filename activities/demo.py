@@ -43,9 +43,16 @@ def planner(system: str, messages: Sequence[ChatMessage], tools: Sequence[ToolSp
 
 
 def researcher(system: str, messages: Sequence[ChatMessage], tools: Sequence[ToolSpec]) -> str:
-    """Findings: the first sentence of each recalled document, cited by key."""
+    """Findings: the first sentence of each recalled document on the focus, cited by key.
+
+    The documents on the focus are those naming one of its words, in key order: decided by
+    the text alone, never by search rank, so every run reports the same findings.
+    """
     focus = _last_user(messages).rpartition("Focus:")[2].strip(" .") or "general"
-    found = [f"- {_first_sentence(body)} [{key}]" for key, body in _blocks(system, "recalled")]
+    words = [w for w in re.findall(r"\w+", focus.lower()) if len(w) > 3]
+    recalled = sorted(_blocks(system, "recalled"))
+    on_focus = [(k, b) for k, b in recalled if any(w[:6] in b.lower() for w in words)]
+    found = [f"- {_first_sentence(body)} [{key}]" for key, body in on_focus or recalled]
     return f"[scripted] Findings on {focus}:\n" + ("\n".join(found) or "- nothing recalled.")
 
 

@@ -3,7 +3,12 @@
 SQLite uses an FTS5 table beside ``cairn_search_docs``; PostgreSQL a generated ``tsvector``
 column with a GIN index. Both rank by relevance (bm25 / ts_rank) over a capped candidate set
 of the newest matches, and drop English stop words from the query, so a very common term
-costs about as much as a rare one.
+costs about as much as a rare one. Equal scores rank by namespace and key.
+
+SQLite's bm25 weighs a word by how rare it is across the whole index, every namespace and
+tenant included, so writes elsewhere can reorder hits of near-equal score; PostgreSQL's
+ts_rank looks at each document alone. Where a fixed answer matters (tests, the demo), search
+for every match and order the hits yourself.
 """
 
 from __future__ import annotations

@@ -64,7 +64,11 @@ def research_team(tenant: str, question: str, *, model: str) -> ChainSpec:
             instructions="Answer from the recalled documents only; cite each document's key.",
             model=_model(model, "researcher"),
             context=ContextSpec(
-                transcript=None, search=SearchSource(where=docs, limit=3), outputs=("planner",)
+                # Every document that matches: which of them rank first can change with what
+                # else the index holds (SQLite's bm25 counts words across all namespaces).
+                transcript=None,
+                search=SearchSource(where=docs, limit=len(CORPUS)),
+                outputs=("planner",),
             ),
         ),
         AgentSpec(
