@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 from pydantic import JsonValue
-from sqlalchemy import Connection, func, or_, select, tuple_
+from sqlalchemy import Connection, DateTime, bindparam, func, select, text
 
 from memory import schema, vectors
 from memory.embedding.base import Vectors
@@ -99,21 +99,23 @@ class VectorIndex:
             self._alive[i] = True
         self._count = n + new
 
-    def ranked(self, query: Vectors, prefix: Namespace) -> tuple[list[int], npt.NDArray[Any]]:
-        """Positions of live rows under ``prefix`` and their similarities, best first."""
+    def scored(
+        self, query: Vectors, prefix: Namespace
+    ) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.float32]]:
+        """Positions of the live rows under ``prefix``, and their similarities to ``query``."""
         with self._lock:
             n = self._count
             matrix, codes, alive = self._matrix[:n], self._codes[:n], self._alive[:n]
             names = list(self._names)
         exact, low, high = prefix_bounds(prefix)
         inside = [i for i, name in enumerate(names) if name == exact or low <= name < high]
-        valid = alive.copy() if len(inside) == len(names) else alive & np.isin(codes, inside)
+        valid = alive if len(inside) == len(names) else alive & np.isin(codes, inside)
+        # numpy's own loop, not BLAS: OpenBLAS splits a matrix-vector product across threads,
+        # and on a busy machine their hand-offs made it 60x slower (12 ms against 0.2 ms for
+        # 10k x 256 with two loaded cores); einsum runs on the calling thread.
+        scores = np.einsum("ij,j->i", matrix, query)
         positions = np.flatnonzero(valid)
-        if not len(positions):
-            return [], np.empty(0, dtype=np.float32)
-        scores = matrix[positions] @ query
-        order = np.argsort(-scores, kind="stable")
-        return positions[order].tolist(), scores[order]
+        return positions, scores[positions]
 
     def describe(self, position: int) -> tuple[str, str, int, int]:
         """``(stored namespace, key, version, row id)`` of the row at ``position``."""
@@ -126,34 +128,41 @@ class VectorIndex:
             self._alive[list(positions)] = False
 
 
+def _best(scores: npt.NDArray[np.float32], n: int) -> npt.NDArray[np.intp]:
+    """Indexes of the ``n`` highest scores, best first (ties: lower index first)."""
+    if n < len(scores):
+        part = np.argpartition(-scores, n - 1)[:n]
+        # argpartition's order among equals is arbitrary; sorting by (score, index) is not.
+        return part[np.lexsort((part, -scores[part]))]
+    return np.argsort(-scores, kind="stable")
+
+
 def _grown(array: npt.NDArray[Any], size: int) -> npt.NDArray[Any]:
     grown = np.zeros((size, *array.shape[1:]), dtype=array.dtype)
     grown[: len(array)] = array
     return grown
 
 
-_HIT = (
-    schema.entries.c.ns,
-    schema.entries.c.key,
-    schema.entries.c.version,
-    schema.entries.c.commit_seq,
-    schema.entries.c.value,
-    schema.entries.c.tags,
-)
-
-
 def _live_versions(
     conn: Connection, versions: Sequence[tuple[str, str, int]], now: datetime
 ) -> dict[tuple[str, str, int], Any]:
     """Which of the entry versions are current and live, with their rows."""
-    h, e = schema.heads.c, schema.entries.c
-    stmt = (
-        select(*_HIT)
-        .join(schema.heads, (h.ns == e.ns) & (h.key == e.key) & (h.version == e.version))
-        .where(tuple_(e.ns, e.key, e.version).in_(versions), ~h.deleted)
-        .where(or_(h.expires_at.is_(None), h.expires_at > now))
+    if not versions:
+        return {}
+    # Text, not a Core expression: building and compiling an OR of 40 lookups cost 10 ms,
+    # ten times the query. An OR of key lookups, not a row-value IN: SQLite scans for that.
+    lookups = " OR ".join(
+        f"(h.ns = :n{i} AND h.key = :k{i} AND h.version = :v{i})" for i in range(len(versions))
     )
-    return {(r.ns, r.key, r.version): r for r in conn.execute(stmt)}
+    params: dict[str, Any] = {"now": now}
+    for i, (ns, key, version) in enumerate(versions):
+        params |= {f"n{i}": ns, f"k{i}": key, f"v{i}": version}
+    sql = text(
+        "SELECT e.ns, e.key, e.version, e.commit_seq, e.value, e.tags FROM cairn_heads AS h"
+        " JOIN cairn_entries AS e ON e.ns = h.ns AND e.key = h.key AND e.version = h.version"
+        f" WHERE ({lookups}) AND NOT h.deleted AND (h.expires_at IS NULL OR h.expires_at > :now)"
+    ).bindparams(bindparam("now", type_=DateTime(timezone=True)))
+    return {(r.ns, r.key, r.version): r for r in conn.execute(sql, params)}
 
 
 def _hit(row: Any, score: float) -> SearchHit:
@@ -190,13 +199,15 @@ def nearest(
     if vectors.has_pgvector(conn):
         return _nearest_hnsw(conn, index.model, query, prefix, keep, limit, now)
     top = index.refresh(conn)
-    positions, scores = index.ranked(query, prefix)
+    positions, scores = index.scored(query, prefix)
     hits: list[SearchHit] = []
     start, batch = 0, max(4 * limit, 32)
     while len(hits) < limit and start < len(positions):
-        chunk = positions[start : start + batch]
+        # The best ``start + batch`` in order (a partial sort), of which the new ones are checked.
+        best = _best(scores, start + batch)[start:]
+        chunk = positions[best].tolist()
         described = [index.describe(p) for p in chunk]
-        found = [(*d[:3], float(scores[start + i])) for i, d in enumerate(described)]
+        found = [(*d[:3], float(scores[b])) for d, b in zip(described, best, strict=True)]
         kept, dead = _checked(conn, found, keep, now)
         hits += kept
         # Rows newer than this read's snapshot may be live for a later one.
