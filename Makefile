@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: demo test lint bench fmt clean screenshots
+.PHONY: demo test lint bench soak fmt clean screenshots
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,11 @@ fmt: $(VENV)/.installed-lint
 
 bench: $(VENV)/.installed-bench
 	$(PY) -m bench $(BENCH_ARGS)
+
+# Four workers under overlapping faults, then a check that nothing was lost (tests/soak/):
+# a two-minute profile by default, SOAK_ARGS=--full for ten minutes. Needs PostgreSQL.
+soak: $(VENV)/.installed-test
+	$(PY) -m tests.soak $(SOAK_ARGS)
 
 # The README's pictures of the Cairn UI (docs/screenshots/*.png), from a real run in Chromium.
 screenshots: $(VENV)/.installed-test
