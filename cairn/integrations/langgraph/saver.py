@@ -91,6 +91,8 @@ class CairnSaver(BaseCheckpointSaver[str]):
         self._lists: collections.OrderedDict[tuple[str, str, str], tuple[str, list[list[str]]]] = (
             collections.OrderedDict()
         )
+        # (thread, checkpoint ns) -> (checkpoint id, version) of the head entry this saver wrote.
+        self._heads: dict[tuple[str, str], tuple[str, int]] = {}
 
     # -- layout -------------------------------------------------------------------------------
 
@@ -180,8 +182,11 @@ class CairnSaver(BaseCheckpointSaver[str]):
             "checkpoint": self._serialize(saved),
             "metadata": self._serialize(get_checkpoint_metadata(config, metadata)),
         }
+        where = (thread_id, checkpoint_ns)
         for _ in range(_HEAD_RETRIES):
-            head = await self._head(thread, checkpoint_ns)
+            # The head this saver last wrote saves a read; if another wrote since, the
+            # compare-and-set fails and the head is read afresh.
+            head = self._heads.get(where) or await self._head(thread, checkpoint_ns)
             try:
                 async with self.memory.commit(provenance=self._provenance) as c:
                     if head is None:
@@ -191,19 +196,24 @@ class CairnSaver(BaseCheckpointSaver[str]):
                         c.put((*thread, "b"), key, blob, index=False)
                     key = self._ckpt_key(checkpoint_ns, checkpoint["id"])
                     c.put((*thread, "c"), key, record, index=False)
-                    if head is None or checkpoint["id"] > str(head.value):
+                    if head is None or checkpoint["id"] > head[0]:
                         c.put(
                             (*thread, "h"),
                             "ns:" + checkpoint_ns,
                             checkpoint["id"],
-                            expected_version=0 if head is None else head.version,
+                            expected_version=0 if head is None else head[1],
                             index=False,
                         )
+                for ref in c.writes:
+                    if ref.namespace == (*thread, "h"):
+                        if len(self._heads) >= _CACHE:
+                            self._heads.clear()
+                        self._heads[where] = (checkpoint["id"], ref.version)
                 break
             except ConflictError:
-                continue  # another put moved the head: read it again
+                self._heads.pop(where, None)  # another put moved the head: read it again
         else:
-            expected = 0 if head is None else head.version
+            expected = 0 if head is None else head[1]
             raise ConflictError((*thread, "h"), "ns:" + checkpoint_ns, expected, None)
         for channel, (version, _, items) in blobs.items():
             if items is not None:
@@ -246,11 +256,13 @@ class CairnSaver(BaseCheckpointSaver[str]):
 
     # -- reads --------------------------------------------------------------------------------
 
-    async def _head(self, thread: Namespace, checkpoint_ns: str) -> Entry | None:
+    async def _head(self, thread: Namespace, checkpoint_ns: str) -> tuple[str, int] | None:
+        """``(latest checkpoint id, version of the head entry)`` of one checkpoint namespace."""
         try:
-            return await self.memory.get((*thread, "h"), "ns:" + checkpoint_ns)
+            entry = await self.memory.get((*thread, "h"), "ns:" + checkpoint_ns)
         except NotFound:
             return None
+        return str(entry.value), entry.version
 
     async def _channel(
         self, thread_id: str, checkpoint_ns: str, channel: str, version: str
@@ -326,7 +338,7 @@ class CairnSaver(BaseCheckpointSaver[str]):
             head = await self._head(thread, checkpoint_ns)
             if head is None:
                 return None
-            checkpoint_id = str(head.value)
+            checkpoint_id = head[0]
         try:
             entry = await self.memory.get(
                 (*thread, "c"), self._ckpt_key(checkpoint_ns, checkpoint_id)
@@ -383,20 +395,23 @@ class CairnSaver(BaseCheckpointSaver[str]):
 
     # -- deletion and copies --------------------------------------------------------------------
 
-    def _forget_lists(self, thread_id: str) -> None:
+    def _forget_thread(self, thread_id: str) -> None:
         for key in [k for k in self._lists if k[0] == thread_id]:
             del self._lists[key]
+        for where in [k for k in self._heads if k[0] == thread_id]:
+            del self._heads[where]
 
     async def adelete_thread(self, thread_id: str) -> None:
         """Delete the thread's checkpoints, writes and values for good, history included."""
-        self._forget_lists(str(thread_id))
+        self._forget_thread(str(thread_id))
         await self.memory.forget(self._thread(str(thread_id)), principal="langgraph-checkpointer")
-        self._forget_lists(str(thread_id))
+        self._forget_thread(str(thread_id))
 
     async def _drop(self, thread_id: str, doomed: list[dict[str, Any]]) -> None:
         """Delete checkpoints (and their writes), then point each head at the newest left."""
         if not doomed:
             return
+        self._forget_thread(thread_id)
         thread = self._thread(thread_id)
         for record in doomed:
             await self.memory.forget(self._writes_ns(thread_id, record["checkpoint_id"]))
