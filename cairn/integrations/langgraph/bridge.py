@@ -9,6 +9,8 @@ which is what would deadlock.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import contextvars
 import threading
 from collections.abc import Coroutine
 from typing import Any, TypeVar
@@ -42,7 +44,17 @@ class LoopThread:
         if threading.current_thread() is self._thread:
             coro.close()
             raise RuntimeError(f"{self._name}: a sync call from inside its own loop would deadlock")
-        return asyncio.run_coroutine_threadsafe(coro, loop).result()
+        # The coroutine runs in the caller's context (a copy), so what it reads from context
+        # variables, such as `temporalio.activity.info()` in a sync activity, is the caller's.
+        context = contextvars.copy_context()
+        result: concurrent.futures.Future[T] = concurrent.futures.Future()
+
+        def start() -> None:
+            task = loop.create_task(coro, context=context)
+            task.add_done_callback(lambda done: _settle(done, result))
+
+        loop.call_soon_threadsafe(start)
+        return result.result()
 
     def close(self) -> None:
         """Stop the loop and its thread (idempotent)."""
@@ -52,6 +64,15 @@ class LoopThread:
         if loop is not None and thread is not None:
             loop.call_soon_threadsafe(loop.stop)
             thread.join()
+
+
+def _settle(task: asyncio.Task[T], result: concurrent.futures.Future[T]) -> None:
+    if task.cancelled():
+        result.cancel()
+    elif (error := task.exception()) is not None:
+        result.set_exception(error)
+    else:
+        result.set_result(task.result())
 
 
 def _serve(loop: asyncio.AbstractEventLoop) -> None:

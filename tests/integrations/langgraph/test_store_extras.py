@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from temporalio import activity
@@ -130,4 +131,37 @@ async def test_a_retried_activity_writes_once(
     # The retry read n=1 and computed 2, but its commits replayed the first attempt's.
     assert (count.value, count.version) == ({"n": 1}, 1)
     assert (note.value, note.version) == ({"attempt": 1}, 1)
+    assert result == 2
+
+
+@activity.defn(name="write_then_fail_once")
+def write_then_fail_once_sync(run: str) -> int:
+    """The same node as a sync function: LangGraph's sync API, in a thread-pool activity."""
+    store = _STORES[run]
+    current = store.get(("runs", run), "count")
+    n = 0 if current is None else current.value["n"]
+    store.put(("runs", run), "count", {"n": n + 1})
+    if activity.info().attempt == 1:
+        raise RuntimeError("the node fails after its writes")
+    return n + 1
+
+
+async def test_a_retried_sync_activity_writes_once(
+    client: Client, task_queue: str, cairn_store: CairnStore
+) -> None:
+    run = uuid.uuid4().hex[:8]
+    _STORES[run] = cairn_store
+    with ThreadPoolExecutor(2) as pool:
+        async with Worker(
+            client,
+            task_queue=task_queue,
+            workflows=[RetriedNode],
+            activities=[write_then_fail_once_sync],
+            activity_executor=pool,
+        ):
+            result = await client.execute_workflow(
+                RetriedNode.run, run, id=f"sync-node-{run}", task_queue=task_queue
+            )
+    count = await cairn_store.aget(("runs", run), "count")
+    assert count is not None and (count.value, count.version) == ({"n": 1}, 1)
     assert result == 2
