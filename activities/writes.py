@@ -69,6 +69,10 @@ class MemoryActivities:
                 key = activity_commit_key("session")
                 async with self.store.commit(key=key, provenance=provenance) as commit:
                     commit.put(ns, SESSION_KEY, record.model_dump(mode="json"))
+            if record.user is not None:
+                # Forgetting the user then destroys the key of this session's payloads too
+                # (cairn.subject_codec); without encryption there is no key and this is a no-op.
+                await self.store.bind_data_key_owner(ns, (inp.tenant, "user", record.user))
         if record.ended:
             when = record.ended_at.isoformat(timespec="seconds") if record.ended_at else "?"
             raise ApplicationError(
