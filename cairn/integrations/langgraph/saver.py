@@ -16,8 +16,6 @@ every step. One ``put`` (checkpoint, changed channels, head) is one commit.
 
 from __future__ import annotations
 
-import base64
-import collections
 import hashlib
 import random
 from collections.abc import AsyncIterator, Iterator, Sequence
@@ -37,18 +35,27 @@ from langgraph.checkpoint.base import (
 from langgraph.checkpoint.serde.base import SerializerProtocol
 
 from cairn.integrations.langgraph.bridge import LoopThread
+from cairn.integrations.langgraph.channel_values import (
+    EMPTY,
+    Blob,
+    Items,
+    ListCache,
+    base_of,
+    deserialize,
+    extends,
+    list_delta,
+    plain,
+    rebuild,
+    serialize,
+    whole_list,
+)
 from cairn.integrations.langgraph.labels import encode_label
 from cairn.integrations.langgraph.scan import entries_under, namespaces_under
 from memory import ConflictError, Entry, MemoryStore, MemoryStoreError, NotFound, Provenance
 from memory.namespace import MAX_SEGMENT, Namespace, check_namespace
 
-Blob = dict[str, Any]
 _CACHE = 256
 _HEAD_RETRIES = 8
-
-
-def _b64(data: bytes) -> str:
-    return base64.b64encode(data).decode("ascii")
 
 
 def _segment(kind: str, text: str) -> str:
@@ -86,11 +93,7 @@ class CairnSaver(BaseCheckpointSaver[str]):
             raise ValueError(f"root namespace {self.root!r} must be at most 5 segments deep")
         self._provenance = Provenance(tenant=self.root[0], agent="langgraph-checkpointer")
         self._bridge = LoopThread("cairn-langgraph-saver")
-        # (thread, checkpoint ns, channel) -> (version, its serialized items): the latest
-        # known value of each list channel, the base a new version's delta is taken against.
-        self._lists: collections.OrderedDict[tuple[str, str, str], tuple[str, list[list[str]]]] = (
-            collections.OrderedDict()
-        )
+        self._lists = ListCache(_CACHE)
         # (thread, checkpoint ns) -> (checkpoint id, version) of the head entry this saver wrote.
         self._heads: dict[tuple[str, str], tuple[str, int]] = {}
 
@@ -120,42 +123,32 @@ class CairnSaver(BaseCheckpointSaver[str]):
     # -- writes -------------------------------------------------------------------------------
 
     def _serialize(self, value: Any) -> list[str]:
-        kind, data = self.serde.dumps_typed(value)
-        return [kind, _b64(data)]
+        return serialize(self.serde, value)
+
+    def _deserialize(self, pair: list[str]) -> Any:
+        return deserialize(self.serde, pair)
 
     async def _blob(
-        self, thread_id: str, checkpoint_ns: str, channel: str, version: str, values: dict[str, Any]
-    ) -> tuple[Blob, list[list[str]] | None]:
+        self, thread_id: str, checkpoint_ns: str, channel: str, values: dict[str, Any]
+    ) -> tuple[Blob, Items | None]:
+        """A changed channel's blob, and its items when it is a list."""
         if channel not in values:
-            return {"t": "empty"}, None
+            return EMPTY, None
         value = values[channel]
         if type(value) is not list:
-            kind, b64 = self._serialize(value)
-            return {"t": kind, "b": b64}, None
+            return plain(self.serde, value), None
         items = [self._serialize(v) for v in value]
         known = self._lists.get((thread_id, checkpoint_ns, channel))
-        if known is not None:
-            base, base_items = known
-            n = len(base_items)
-            if 0 < n <= len(items) and items[:n] == base_items:
-                # The base may be gone (its thread deleted since): then store it whole.
-                ns, key = (
-                    (*self._thread(thread_id), "b"),
-                    self._blob_key(checkpoint_ns, channel, base),
-                )
-                try:
-                    await self.memory.get(ns, key)
-                except NotFound:
-                    pass
-                else:
-                    return {"t": "list", "base": base, "n": n, "items": items[n:]}, items
-        return {"t": "list", "items": items}, items
-
-    def _remember(self, key: tuple[str, str, str], version: str, items: list[list[str]]) -> None:
-        self._lists.pop(key, None)
-        self._lists[key] = (version, items)
-        while len(self._lists) > _CACHE:
-            self._lists.popitem(last=False)
+        if known is not None and extends(items, known[1]):
+            # The base may be gone (its thread deleted by another process): then store whole.
+            ns = (*self._thread(thread_id), "b")
+            try:
+                await self.memory.get(ns, self._blob_key(checkpoint_ns, channel, known[0]))
+            except NotFound:
+                pass
+            else:
+                return list_delta(items, *known), items
+        return whole_list(items), items
 
     async def aput(
         self,
@@ -173,7 +166,7 @@ class CairnSaver(BaseCheckpointSaver[str]):
         thread = self._thread(thread_id)
         blobs: dict[str, tuple[str, Blob, list[list[str]] | None]] = {}
         for channel, version in new_versions.items():
-            blob, items = await self._blob(thread_id, checkpoint_ns, channel, str(version), values)
+            blob, items = await self._blob(thread_id, checkpoint_ns, channel, values)
             blobs[channel] = (str(version), blob, items)
         record = {
             "checkpoint_ns": checkpoint_ns,
@@ -217,7 +210,7 @@ class CairnSaver(BaseCheckpointSaver[str]):
             raise ConflictError((*thread, "h"), "ns:" + checkpoint_ns, expected, None)
         for channel, (version, _, items) in blobs.items():
             if items is not None:
-                self._remember((thread_id, checkpoint_ns, channel), version, items)
+                self._lists.remember((thread_id, checkpoint_ns, channel), version, items)
         return {
             "configurable": {
                 "thread_id": thread_id,
@@ -270,36 +263,29 @@ class CairnSaver(BaseCheckpointSaver[str]):
         """``(present, value)`` of one channel version; list deltas are followed to a base."""
         ns = (*self._thread(thread_id), "b")
         chain: list[Blob] = []
-        at = version
+        at: str | None = version
         known = self._lists.get((thread_id, checkpoint_ns, channel))
-        while True:
+        while at is not None:
             if known is not None and known[0] == at:
-                # A version this saver holds already: the walk ends on its items.
-                chain.append({"t": "list", "items": known[1]})
+                chain.append(whole_list(known[1]))  # held already: the walk ends here
                 break
             try:
                 entry = await self.memory.get(ns, self._blob_key(checkpoint_ns, channel, at))
             except NotFound:
                 return False, None
-            blob = _record(entry)
-            chain.append(blob)
-            if blob["t"] != "list" or "base" not in blob:
-                break
-            at = str(blob["base"])
+            chain.append(_record(entry))
+            at = base_of(chain[-1])
         if chain[0]["t"] == "empty":
             return False, None
         if chain[0]["t"] != "list":
-            return True, self.serde.loads_typed((chain[0]["t"], base64.b64decode(chain[0]["b"])))
-        items: list[list[str]] = []
-        for blob in reversed(chain):
-            items = items[: blob.get("n", 0)] + list(blob["items"])
-        self._remember((thread_id, checkpoint_ns, channel), version, items)
-        return True, [self.serde.loads_typed((k, base64.b64decode(b))) for k, b in items]
+            return True, self._deserialize([chain[0]["t"], chain[0]["b"]])
+        items = rebuild(chain)
+        self._lists.remember((thread_id, checkpoint_ns, channel), version, items)
+        return True, [self._deserialize(i) for i in items]
 
     async def _tuple(self, thread_id: str, record: dict[str, Any]) -> CheckpointTuple:
         checkpoint_ns, checkpoint_id = record["checkpoint_ns"], record["checkpoint_id"]
-        kind, b64 = record["checkpoint"]
-        checkpoint: Checkpoint = self.serde.loads_typed((kind, base64.b64decode(b64)))
+        checkpoint: Checkpoint = self._deserialize(record["checkpoint"])
         values: dict[str, Any] = {}
         for channel, version in checkpoint["channel_versions"].items():
             present, value = await self._channel(thread_id, checkpoint_ns, channel, str(version))
@@ -311,18 +297,17 @@ class CairnSaver(BaseCheckpointSaver[str]):
         ]
         writes = [w for w in writes if w["checkpoint_ns"] == checkpoint_ns]
         writes.sort(key=lambda w: (w["task_path"], w["task_id"], w["idx"]))
-        kind, b64 = record["metadata"]
         parent = record["parent_checkpoint_id"]
         return CheckpointTuple(
             config=_config(thread_id, checkpoint_ns, checkpoint_id),
             checkpoint={**checkpoint, "channel_values": values},
-            metadata=self.serde.loads_typed((kind, base64.b64decode(b64))),
+            metadata=self._deserialize(record["metadata"]),
             parent_config=_config(thread_id, checkpoint_ns, parent) if parent else None,
             pending_writes=[
                 (
                     w["task_id"],
                     w["channel"],
-                    self.serde.loads_typed((w["value"][0], base64.b64decode(w["value"][1]))),
+                    self._deserialize(w["value"]),
                 )
                 for w in writes
             ],
@@ -383,8 +368,7 @@ class CairnSaver(BaseCheckpointSaver[str]):
                 if before_id and record["checkpoint_id"] >= before_id:
                     continue
                 if filter:
-                    kind, b64 = record["metadata"]
-                    metadata = self.serde.loads_typed((kind, base64.b64decode(b64)))
+                    metadata = self._deserialize(record["metadata"])
                     if not all(metadata.get(k) == v for k, v in filter.items()):
                         continue
                 if limit is not None and limit <= 0:
@@ -396,8 +380,7 @@ class CairnSaver(BaseCheckpointSaver[str]):
     # -- deletion and copies --------------------------------------------------------------------
 
     def _forget_thread(self, thread_id: str) -> None:
-        for key in [k for k in self._lists if k[0] == thread_id]:
-            del self._lists[key]
+        self._lists.forget_thread(thread_id)
         for where in [k for k in self._heads if k[0] == thread_id]:
             del self._heads[where]
 
@@ -441,8 +424,7 @@ class CairnSaver(BaseCheckpointSaver[str]):
         for thread_id, thread in await self._threads():
             doomed = []
             for record in await self._records(thread):
-                kind, b64 = record["metadata"]
-                metadata = self.serde.loads_typed((kind, base64.b64decode(b64)))
+                metadata = self._deserialize(record["metadata"])
                 if metadata.get("run_id") in runs:
                     doomed.append(record)
             await self._drop(thread_id, doomed)
@@ -478,7 +460,7 @@ class CairnSaver(BaseCheckpointSaver[str]):
         async with self.memory.commit(provenance=self._provenance) as c:
             c.put((*target, "i"), "thread", {"thread_id": str(target_thread_id)}, index=False)
 
-    # -- the synchronous API ----------------------------------------------------------------------
+    # -- the synchronous API ---------------------------------------------------------------------
 
     def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
         """Sync `aget_tuple`."""
