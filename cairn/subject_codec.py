@@ -24,6 +24,7 @@ worker).
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 import os
@@ -124,12 +125,29 @@ class _KeyCache:
             self._keys.popitem(last=False)
 
 
+class _Store:
+    """The key store, opened from its URL on first use when the codec was given one."""
+
+    def __init__(self, store: MemoryStore | str) -> None:
+        self._store = store if isinstance(store, MemoryStore) else None
+        self._url = store if isinstance(store, str) else ""
+        self._lock = asyncio.Lock()
+
+    async def get(self) -> MemoryStore:
+        if self._store is None:
+            async with self._lock:
+                if self._store is None:
+                    self._store = await MemoryStore.open(self._url, pool_size=2)
+        return self._store
+
+
 class SubjectCodec(PayloadCodec, WithSerializationContext):
     """Seal a session's payloads under its data key; every other payload under the master keys.
 
     Args:
         master: The master-key codec: wraps data keys and seals payloads without a subject.
-        store: The memory holding the data keys.
+        store: The memory holding the data keys, or its URL: a client that only starts
+            sessions then opens it on the first session payload it seals or opens.
         cache_size: Most unwrapped data keys kept in this process.
         cache_ttl: Seconds a cached live key is used before memory is asked again; a forget
             made elsewhere takes effect here within it.
@@ -138,7 +156,7 @@ class SubjectCodec(PayloadCodec, WithSerializationContext):
     def __init__(
         self,
         master: EncryptionCodec,
-        store: MemoryStore,
+        store: MemoryStore | str,
         *,
         cache_size: int = 4096,
         cache_ttl: float = 30.0,
@@ -147,7 +165,7 @@ class SubjectCodec(PayloadCodec, WithSerializationContext):
         if cache_size < 1 or cache_ttl < 0:
             raise ValueError("cache_size must be at least 1 and cache_ttl not negative")
         self._master = master
-        self._store = store
+        self._store = _Store(store)
         self._cache = _KeyCache(cache_size, cache_ttl)
         self._subject: Namespace | None = None
 
@@ -221,7 +239,8 @@ class SubjectCodec(PayloadCodec, WithSerializationContext):
         if cached is not None:
             return cached[0]
         ns = tuple(subject.split("/"))
-        stored = await self._store.data_key(ns)
+        store = await self._store.get()
+        stored = await store.data_key(ns)
         if stored is None:
             if not create:
                 raise CodecError(
@@ -229,7 +248,7 @@ class SubjectCodec(PayloadCodec, WithSerializationContext):
                     "store the workers use?"
                 )
             key = AESGCM.generate_key(bit_length=_KEY_SIZE * 8)
-            stored = await self._store.create_data_key(
+            stored = await store.create_data_key(
                 ns, self._master.active_key_id, await self._wrap(subject, key)
             )
         cipher = None if stored.forgotten else AESGCM(await self._unwrap(subject, stored.wrapped))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import socket
 from collections.abc import AsyncIterator, Generator
 from functools import partial
@@ -23,6 +24,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from cairn.codec import EncryptionCodec
+from cairn.subject_codec import SubjectCodec
 from cairn.ui import codec_endpoint
 from cairn.ui.actions import Actions
 from cairn.ui.config import UIConfig
@@ -35,6 +38,9 @@ STATIC = Path(__file__).parent / "static"
 
 def create_app(store: MemoryStore, config: UIConfig) -> Starlette:
     """The inspector for ``store``: pages, confirmed actions, the codec endpoint and assets."""
+    if isinstance(config.codec, EncryptionCodec):
+        # Sessions' payloads are sealed under data keys in this store (crypto-shredding).
+        config = dataclasses.replace(config, codec=SubjectCodec(config.codec, store))
     pages, actions = Pages(store, config), Actions(Pages(store, config))
 
     async def healthz(request: Request) -> Response:

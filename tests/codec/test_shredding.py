@@ -23,6 +23,7 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.service import RPCError
 from temporalio.worker import Replayer
 
+from cairn.codec import EncryptionCodec
 from cairn.codec_server import serve_codec
 from cairn.subject_codec import (
     FORGOTTEN_METADATA_KEY,
@@ -30,6 +31,8 @@ from cairn.subject_codec import (
     SubjectCodec,
     subject_data_converter,
 )
+from cairn.ui import UIConfig
+from cairn.ui.server import create_app
 from memory import MemoryStore
 from tests.codec.conftest import (
     MASTER,
@@ -206,3 +209,25 @@ async def test_rotating_the_master_key_keeps_histories_readable(
     new_key = await sqlite_store.data_key((TENANT, "session", new.session))
     assert old_key is not None and new_key is not None
     assert (old_key.master_key_id, new_key.master_key_id) == ("m1", "m2")
+
+
+async def test_the_cairn_ui_codec_endpoint_shows_the_marker(
+    team: Team, sqlite_store: MemoryStore, forgotten: tuple[SessionInput, SessionInput, str]
+) -> None:
+    ada, bob, canary = forgotten
+    ui = "http://localhost:8233"
+    # The UI is given the master codec, as `cairn ui` reads it from CAIRN_ENCRYPTION_KEYS.
+    config = UIConfig(temporal_ui_url=ui, codec=EncryptionCodec(MASTER, "m1"))
+    transport = httpx.ASGITransport(app=create_app(sqlite_store, config))
+    shown = {}
+    async with httpx.AsyncClient(transport=transport, base_url="http://cairn-ui") as http:
+        for name, inp in (("ada", ada), ("bob", bob)):
+            history = await history_of(team, inp)
+            body = {"payloads": [json_format.MessageToDict(p) for p in payloads_of(history)]}
+            response = await http.post("/codec/default/decode", json=body, headers={"Origin": ui})
+            assert response.status_code == 200
+            shown[name] = b"".join(
+                base64.b64decode(p.get("data", "")) for p in response.json()["payloads"]
+            )
+    assert canary.encode() not in shown["ada"] and b"forgotten" in shown["ada"]
+    assert b"bob-was-here" in shown["bob"]
