@@ -118,14 +118,7 @@ async def serve(
         )
         try:
             client = await connect(settings, tracing)
-            worker = build_worker(
-                client,
-                store,
-                settings,
-                registry,
-                extensions.workflows,
-                agent_activities=extensions.agent_activities,
-            )
+            worker = build_worker(client, store, settings, registry, extensions=extensions)
             async with worker:
                 health.ready = True
                 log.info(

@@ -179,14 +179,21 @@ def load_extensions(settings: Settings, registry: AgentRegistry) -> Extensions:
       module may define it.
 
     Raises:
-        ImportError: A module cannot be imported.
+        ImportError: A module cannot be imported; the message names it.
         ValueError: ``agent_activities`` is not an `AgentActivities` subclass, or two modules
             define it; the message names the modules.
     """
     workflows: list[type] = []
     agent_activities: tuple[str, type[AgentActivities]] | None = None
     for name in settings.extensions:
-        module = importlib.import_module(name)
+        try:
+            module = importlib.import_module(name)
+        except ImportError as error:
+            raise ImportError(
+                f"CAIRN_EXTENSIONS: cannot import {name!r} ({error}); is its directory the "
+                "current one, or on PYTHONPATH?",
+                name=error.name,
+            ) from error
         extra = getattr(module, "registry", None)
         if isinstance(extra, AgentRegistry):
             registry.merge(extra)
@@ -216,11 +223,18 @@ def build_worker(
     registry: AgentRegistry | None = None,
     workflows: Sequence[type] = (),
     agent_activities: type[AgentActivities] = AgentActivities,
+    extensions: Extensions | None = None,
 ) -> Worker:
     """A worker for every Cairn workflow and activity (plus ``workflows``) on one store.
 
     ``agent_activities`` runs the agent steps: `AgentActivities` or a subclass of it.
+    ``extensions`` (from `load_extensions`, whose registry is ``registry``) adds the
+    workflows the ``CAIRN_EXTENSIONS`` modules define and their ``agent_activities``.
     """
+    if extensions is not None:
+        workflows = (*workflows, *extensions.workflows)
+        if extensions.agent_activities is not AgentActivities:
+            agent_activities = extensions.agent_activities
     # The demo's scripted behaviours first, so that a user's agents of the same name win.
     combined = register_demo(AgentRegistry())
     if registry is not None:

@@ -9,6 +9,7 @@ trace from client to workflow to activity; Cairn's own spans nest below it.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -18,7 +19,13 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from opentelemetry.trace import Status
 from temporalio.client import Interceptor
 from temporalio.contrib.opentelemetry import TracingInterceptor
-from temporalio.runtime import OpenTelemetryConfig, Runtime, TelemetryConfig
+from temporalio.runtime import (
+    LogForwardingConfig,
+    LoggingConfig,
+    OpenTelemetryConfig,
+    Runtime,
+    TelemetryConfig,
+)
 
 _ENDPOINTS = (
     "OTEL_EXPORTER_OTLP_ENDPOINT",
@@ -51,15 +58,22 @@ def wanted(env: Mapping[str, str], console: bool = False) -> tuple[str | None, s
     return (None if traces == "none" else traces), (None if metric == "none" else metric)
 
 
-def configure(env: Mapping[str, str], *, console: bool = False) -> Telemetry:
+def configure(
+    env: Mapping[str, str], *, console: bool = False, core_logs_to_python: bool = False
+) -> Telemetry:
     """Install tracer and meter providers when exporters are configured; else do nothing.
 
     Args:
         env: The process environment (only `worker.py` and `cairn.cli.app` pass it).
         console: Print spans to stdout (``cairn dev --trace console``).
+        core_logs_to_python: Send the Temporal core's own log lines (such as its payload-size
+            warnings, which it otherwise prints on stdout) to Python's ``temporalio.core``
+            logger: a command whose stdout is JSON keeps it clean.
     """
     traces, metric = wanted(env, console)
     result = Telemetry()
+    if core_logs_to_python:
+        result.runtime = Runtime(telemetry=_telemetry_config(None))
     if traces is None and metric is None:
         return result
     from opentelemetry.sdk.resources import OTELResourceDetector, Resource
@@ -110,10 +124,20 @@ def configure(env: Mapping[str, str], *, console: bool = False) -> Telemetry:
         endpoint = env.get("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT") or env.get(
             "OTEL_EXPORTER_OTLP_ENDPOINT", "http://localhost:4317"
         )
+        metrics_config = OpenTelemetryConfig(url=endpoint)
         result.runtime = Runtime(
-            telemetry=TelemetryConfig(metrics=OpenTelemetryConfig(url=endpoint))
+            telemetry=_telemetry_config(metrics_config)
+            if core_logs_to_python
+            else TelemetryConfig(metrics=metrics_config)
         )
     return result
+
+
+def _telemetry_config(metrics_config: OpenTelemetryConfig | None) -> TelemetryConfig:
+    """Temporal core telemetry whose log lines go to the ``temporalio.core`` Python logger."""
+    forwarding = LogForwardingConfig(logger=logging.getLogger("temporalio.core"))
+    logs = LoggingConfig(filter=LoggingConfig.default.filter, forwarding=forwarding)
+    return TelemetryConfig(logging=logs, metrics=metrics_config)
 
 
 class RedactingExporter(SpanExporter):

@@ -33,6 +33,7 @@ from cairn.mcp.command import mcp
 if TYPE_CHECKING:
     from cairn.cli.memory import View
     from cairn.runtime import Settings
+    from cairn.telemetry import Telemetry
     from cairn.ui import UIConfig
 
 T = TypeVar("T")
@@ -65,13 +66,6 @@ class Trace(StrEnum):
     """Span exporters ``cairn dev --trace`` accepts."""
 
     console = "console"
-
-
-class WorkflowKind(StrEnum):
-    """Workflows ``cairn run`` starts."""
-
-    chain = "chain"
-    session = "session"
 
 
 # -- errors ---------------------------------------------------------------------------------
@@ -145,6 +139,38 @@ def _inspector(keys: str | None, *, write: bool, host: str = "127.0.0.1") -> UIC
     )
 
 
+@contextlib.contextmanager
+def _tracing() -> Iterator[Telemetry]:
+    """OpenTelemetry from OTEL_*, so a workflow started here is one trace with its steps.
+
+    Temporal's own log lines go to stderr with the rest of the logs, never into ``--json``.
+    Spans still buffered are exported on exit.
+    """
+    from cairn.telemetry import configure
+
+    tracing = configure(os.environ, core_logs_to_python=True)
+    try:
+        yield tracing
+    finally:
+        tracing.shutdown()
+
+
+def _login() -> str:
+    """Who decides an approval unless ``--by`` says: the login name."""
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "someone"
+
+
+def _import_from_cwd() -> None:
+    """Let CAIRN_EXTENSIONS name modules in the current directory, as `python -m` would."""
+    if "" not in sys.path and os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+
+
 def _model() -> str:
     """The model the demo and new sessions use: a real one when its API key is set."""
     if os.environ.get("OPENAI_API_KEY"):
@@ -193,8 +219,19 @@ def dev(
     write: Annotated[
         bool, typer.Option("--write", help="Let the Cairn UI fork and forget (confirmed).")
     ] = False,
+    worker: Annotated[
+        bool,
+        typer.Option(
+            "--worker/--no-worker",
+            help="Run a worker here (with CAIRN_EXTENSIONS), or leave that to yours.",
+        ),
+    ] = True,
 ) -> None:
     """Run a local Temporal dev server (UI on :8233), a worker and the Cairn UI until Ctrl-C.
+
+    The worker loads your code as `python worker.py` does: CAIRN_EXTENSIONS=myteam cairn dev
+    (modules in the current directory are found). With --no-worker, run your own worker
+    against the server instead; never both on one task queue.
 
     The Cairn UI (memory inspector) listens on 127.0.0.1:8234 and serves the Temporal UI's
     codec endpoint, so the Temporal UI shows each step's output text beside its reference.
@@ -212,6 +249,7 @@ def dev(
 
         tracing = configure(os.environ, console=trace is Trace.console)
         settings = _settings()
+        _import_from_cwd()
         keys = settings.encryption_keys.get_secret_value() if settings.encryption_keys else None
         try:
             await dev(
@@ -221,6 +259,7 @@ def dev(
                 console=stdout,
                 tracing=tracing,
                 inspector=_inspector(keys, write=write),
+                worker=worker,
             )
         finally:
             tracing.shutdown()
@@ -250,34 +289,109 @@ def demo(ctx: typer.Context) -> None:
 @app.command("run")
 def run_workflow(
     ctx: typer.Context,
-    workflow: Annotated[WorkflowKind, typer.Argument(help="chain (a ChainSpec) or session.")],
+    workflow: Annotated[
+        str,
+        typer.Argument(
+            help="chain (a ChainSpec), session (a SessionInput), or the type of any workflow "
+            "a worker registers, e.g. HaikuWorkflow.",
+            show_default=False,
+        ),
+    ],
     input_: Annotated[
         str,
         typer.Option("--input", "-i", help="The workflow's input: JSON, or @path to a JSON file."),
     ],
     workflow_id: Annotated[
-        str | None, typer.Option("--id", help="Workflow id [default: <team name>-<random>].")
+        str | None, typer.Option("--id", help="Workflow id [default: <name>-<random>].")
+    ] = None,
+    task_queue: Annotated[
+        str | None,
+        typer.Option("--task-queue", help="[default: CAIRN_TASK_QUEUE, else cairn]"),
+    ] = None,
+    wait: Annotated[
+        bool, typer.Option("--wait/--no-wait", help="Wait for the result and print it.")
+    ] = True,
+    as_json: JsonFlag = False,
+) -> None:
+    """Start a workflow, follow it and print its result; exit 1 if it fails or is rejected.
+
+    chain: the input is a ChainSpec (a team as data); prints each step's agent, verdict,
+    commit and output, and how to answer an approval it waits for (`cairn approve`).
+    session: the input is a SessionInput; starts the session (or finds it running). Any
+    other name is a workflow type, e.g. one of yours loaded by CAIRN_EXTENSIONS, given its
+    argument as JSON. Examples: cairn run chain --input @team.json;
+    cairn run HaikuWorkflow --input '"frogs"'
+    """
+    completed = True
+
+    async def work() -> View:
+        nonlocal completed
+        text = _read_input(input_)
+        from cairn.cli import runs as cli_runs
+        from cairn.cli import sessions as cli_sessions
+        from cairn.cli.start import run_any
+
+        settings = _settings()
+        if task_queue:
+            settings = settings.model_copy(update={"task_queue": task_queue})
+        with _tracing() as tracing:
+            if workflow == "chain":
+                console = None if as_json else stdout
+                view, completed = await cli_runs.run_chain(
+                    settings,
+                    text,
+                    workflow_id=workflow_id,
+                    console=console,
+                    tracing=tracing,
+                    wait=wait,
+                )
+                return view
+            if workflow == "session":
+                return await cli_sessions.run_session(settings, text, workflow_id=workflow_id)
+            client = await cli_runs.client_for(settings, tracing)
+            return await run_any(
+                client,
+                workflow,
+                text,
+                workflow_id=workflow_id,
+                task_queue=settings.task_queue,
+                wait=wait,
+            )
+
+    _show(_run(ctx, work), as_json)
+    if not completed:
+        raise typer.Exit(1)
+
+
+@app.command("approve")
+def approve(
+    ctx: typer.Context,
+    workflow_id: Annotated[str, typer.Argument(help="The chain's workflow id.")],
+    approval: Annotated[str, typer.Argument(help="The approval node's name, e.g. publish.")],
+    reject: Annotated[bool, typer.Option("--reject", help="Reject instead of approving.")] = False,
+    edit: Annotated[
+        str | None,
+        typer.Option("--edit", help="Replace the output the approval edits with this text."),
+    ] = None,
+    by: Annotated[
+        str | None, typer.Option("--by", help="Who decides [default: your login name].")
     ] = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Start a workflow on CAIRN_TASK_QUEUE, follow its progress and print its result.
+    """Answer an approval a chain waits for (its `decide` update).
 
-    chain: the input is a ChainSpec (a team as data); prints each step's agent, verdict,
-    commit and output. session: the input is a SessionInput; starts the session (or finds it
-    running) and prints its state. Example: cairn run chain --input @team.json
+    Example: cairn approve brief-3fa2c1d0 publish --edit "Prices rise 5% in May."
+    An edit becomes a new version of the output the approval node `edits`.
     """
 
     async def work() -> View:
-        text = _read_input(input_)
-        from cairn.cli import runs as cli_runs
+        from cairn.cli.approvals import decide
+        from cairn.runtime import connect
+        from workflows.contracts import Decision
 
-        settings = _settings()
-        if workflow is WorkflowKind.chain:
-            console = None if as_json else stdout
-            return await cli_runs.run_chain(
-                settings, text, workflow_id=workflow_id, console=console
-            )
-        return await cli_runs.run_session(settings, text, workflow_id=workflow_id)
+        decision = Decision(approval=approval, approve=not reject, edit=edit, by=by or _login())
+        client = await connect(_settings())
+        return await decide(client, workflow_id, decision)
 
     _show(_run(ctx, work), as_json)
 
@@ -304,17 +418,19 @@ def session_send(
     """
 
     async def work() -> View:
-        from cairn.cli import runs as cli_runs
+        from cairn.cli import sessions as cli_sessions
 
-        return await cli_runs.session_send_turn(
-            _settings(),
-            tenant=tenant,
-            session=session,
-            user=user,
-            text=message,
-            message_id=message_id,
-            model=_model(),
-        )
+        with _tracing() as tracing:
+            return await cli_sessions.session_send_turn(
+                _settings(),
+                tenant=tenant,
+                session=session,
+                user=user,
+                text=message,
+                message_id=message_id,
+                model=_model(),
+                tracing=tracing,
+            )
 
     _show(_run(ctx, work), as_json)
 
@@ -331,10 +447,10 @@ def session_show(
     """Show a session's state (its `state` query) and the last turns of its transcript."""
 
     async def work() -> View:
-        from cairn.cli import runs as cli_runs
+        from cairn.cli import sessions as cli_sessions
 
         url = _memory_url(memory_url)
-        return await cli_runs.session_show_state(
+        return await cli_sessions.session_show_state(
             _settings(), url, tenant=tenant, session=session, last=last
         )
 
@@ -351,9 +467,9 @@ def session_end(
     """End a session (after any turn in progress) and wait for it to close."""
 
     async def work() -> View:
-        from cairn.cli import runs as cli_runs
+        from cairn.cli import sessions as cli_sessions
 
-        return await cli_runs.session_close(_settings(), tenant=tenant, session=session)
+        return await cli_sessions.session_close(_settings(), tenant=tenant, session=session)
 
     _show(_run(ctx, work), as_json)
 

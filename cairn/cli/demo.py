@@ -202,7 +202,10 @@ async def run_demo(
             console.print(f"[bold]Temporal:[/] using the server running at {server.address}")
         client = await connect(settings)
         await ensure_search_attributes(client, namespace)
-        demo_settings = settings.model_copy(update={"task_queue": f"cairn-demo-{run}"})
+        # The demo's own queue, and none of the user's extensions: it runs only its own team.
+        demo_settings = settings.model_copy(
+            update={"task_queue": f"cairn-demo-{run}", "extensions": ()}
+        )
         async with start_worker(client, demo_settings) as local:
             url = local.store.engine.url.render_as_string(hide_password=True)
             console.print(

@@ -10,8 +10,16 @@ import asyncio
 import contextlib
 import re
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import typer
+
+if TYPE_CHECKING:
+    from temporalio.service import RPCError
+
+
+class CommandError(Exception):
+    """An expected failure whose message is complete: what happened and what to do now."""
 
 
 def one_line(text: str) -> str:
@@ -38,6 +46,29 @@ def _unreachable(error: ConnectionError) -> str:
     if where and reasons:
         text = f"{where[1]} ({reasons[-1]})"
     return f"{text}; start one with `cairn dev` or set TEMPORAL_ADDRESS"
+
+
+def search_attributes_fix(namespace: str) -> str:
+    """The command that registers Cairn's search attributes in a Temporal namespace."""
+    from workflows.search_attributes import SEARCH_ATTRIBUTES
+
+    command = f"temporal operator search-attribute create --namespace {namespace}"
+    for key in SEARCH_ATTRIBUTES:
+        kind = key.indexed_value_type.name.title().replace("_", "")
+        command += f" --name {key.name} --type {kind}"
+    return command
+
+
+def _refused(error: RPCError) -> str:
+    message = one_line(error.message)
+    if "search attribute" in message.lower() and "Cairn" in message:
+        where = re.search(r"[Nn]amespace:? (\S+?)[ ,:]", message)
+        namespace = where[1] if where else "default"
+        return (
+            f"the Temporal server lacks Cairn's search attributes ({message}); register them "
+            f"with: {search_attributes_fix(namespace)}  (`cairn dev` does it for a local server)"
+        )
+    return f"Temporal refused the request ({error.status.name}): {message}"
 
 
 def describe(error: BaseException) -> str:
@@ -72,8 +103,15 @@ def describe(error: BaseException) -> str:
         case WorkflowQueryFailedError():
             return f"the workflow could not answer: {one_line(str(error))}"
         case RPCError():
-            return f"Temporal refused the request ({error.status.name}): {one_line(error.message)}"
-        case MemoryStoreError() | LookupError() | ValueError() | OSError():
+            return _refused(error)
+        case (
+            CommandError()
+            | MemoryStoreError()
+            | LookupError()
+            | ValueError()
+            | OSError()
+            | ImportError()
+        ):
             return one_line(str(error))
     return f"unexpected {type(error).__name__}: {one_line(str(error))} (--debug shows more)"
 

@@ -196,7 +196,7 @@ def hits_table(hits: Iterable[SearchHit], title: str) -> Table:
     table.add_column("namespace", overflow="fold")
     table.add_column("key")
     table.add_column("kind")
-    table.add_column("ver", justify="right")
+    table.add_column("ver/#", justify="right")
     table.add_column("value")
     for h in hits:
         add_row(
@@ -205,7 +205,7 @@ def hits_table(hits: Iterable[SearchHit], title: str) -> Table:
             ns_text(h.namespace),
             h.key,
             h.kind,
-            str(h.version),
+            f"#{h.version}" if h.kind == "stream" else str(h.version),
             preview(h.value, 50),
         )
     return table
@@ -297,12 +297,42 @@ def _tags(tags: str | None) -> list[str] | None:
     return [t.strip() for t in tags.split(",") if t.strip()] if tags else None
 
 
+def plural(count: int, noun: str, nouns: str | None = None) -> str:
+    """``1 version``, ``2 versions``: a count with its noun agreeing."""
+    return f"{count} {noun if count == 1 else (nouns or noun + 's')}"
+
+
+async def _tenant_counts(store: MemoryStore) -> dict[str, tuple[int, int]]:
+    counts: dict[str, tuple[int, int]] = {}
+    for namespace, entries in await store.namespaces(limit=100_000):
+        spaces, total = counts.get(namespace[0], (0, 0))
+        counts[namespace[0]] = (spaces + 1, total + entries)
+    return counts
+
+
+async def tenants(url: str) -> View:
+    """``cairn memory ls`` without a prefix: the tenants that hold entries."""
+    async with _opened(url) as store:
+        counts = await _tenant_counts(store)
+    table = Table(
+        title=f"{plural(len(counts), 'tenant')} (list one with: cairn memory ls <tenant>)",
+        title_justify="left",
+    )
+    table.add_column("tenant")
+    table.add_column("namespaces", justify="right")
+    table.add_column("entries", justify="right")
+    for tenant, (spaces, total) in sorted(counts.items()):
+        add_row(table, tenant, str(spaces), str(total))
+    data = [{"tenant": t, "namespaces": n, "entries": e} for t, (n, e) in sorted(counts.items())]
+    return data, table
+
+
 async def ls(url: str, prefix: str, *, limit: int, tags: str | None) -> View:
     """``cairn memory ls``: current entries at or under a namespace prefix."""
     ns = parse(prefix)
     async with _opened(url) as store:
         entries = await list_entries(store, ns, limit=limit, tags=_tags(tags))
-    title = f"{len(entries)} entries under {ns_text(ns)}" + (
+    title = f"{plural(len(entries), 'entry', 'entries')} under {ns_text(ns)}" + (
         " (limit reached; use --limit)" if len(entries) == limit else ""
     )
     return [entry_json(e) for e in entries], entries_table(entries, title)
@@ -336,7 +366,7 @@ async def history(url: str, namespace: str, key: str) -> View:
     ns = parse(namespace)
     async with _opened(url) as store:
         versions = await store.history(ns, key)
-    title = f"{ns_text(ns)} {key}: {len(versions)} versions"
+    title = f"{ns_text(ns)} {key}: {plural(len(versions), 'version')}"
     return [entry_json(e) for e in versions], history_table(versions, title)
 
 
@@ -345,7 +375,7 @@ async def search(url: str, prefix: str, query: str, *, limit: int, tags: str | N
     ns = parse(prefix)
     async with _opened(url) as store:
         hits = await store.search(ns, query, limit=limit, tags=_tags(tags))
-    title = f"{len(hits)} hits for {query!r} under {ns_text(ns)}"
+    title = f"{plural(len(hits), 'hit')} for {query!r} under {ns_text(ns)}"
     return hits_json(hits), hits_table(hits, title)
 
 
@@ -353,13 +383,28 @@ async def steps(url: str, workflow_id: str) -> View:
     """``cairn memory steps``: what each step of a workflow read and wrote."""
     async with _opened(url) as store:
         commits = await workflow_commits(store, workflow_id)
+        similar = [] if commits else await _session_ids(store, workflow_id)
     if not commits:
-        raise LookupError(
-            f"no commits by workflow {workflow_id!r} in this memory store "
-            "(is CAIRN_MEMORY_URL the one its workers use?)"
+        hint = (
+            f"; a session's workflow id is session:<tenant>:<session>: try {similar[0]}"
+            if similar
+            else " (is CAIRN_MEMORY_URL the one its workers use?)"
         )
-    title = f"{workflow_id}: {len(commits)} commits"
+        raise LookupError(f"no commits by workflow {workflow_id!r} in this memory store{hint}")
+    title = f"{workflow_id}: {plural(len(commits), 'commit')}"
     return [step_json(c) for c in commits], steps_table(commits, title)
+
+
+async def _session_ids(store: MemoryStore, name: str) -> list[str]:
+    """The session workflow ids that ``name`` (a session's name) may have meant."""
+    if ":" in name:
+        return []
+    found: list[str] = []
+    for tenant in sorted(await _tenant_counts(store)):
+        candidate = f"session:{tenant}:{name}"
+        if await store.list_commits(workflow_id=candidate, limit=1):
+            found.append(candidate)
+    return found
 
 
 async def fork(url: str, src: str, dst: str, *, as_of: int | None) -> View:

@@ -52,17 +52,25 @@ def memory_app(run: Runner, url: Callable[[str | None], str]) -> typer.Typer:
     @app.command("ls")
     def memory_ls(
         ctx: typer.Context,
-        prefix: Prefix,
+        prefix: Annotated[
+            str | None,
+            typer.Argument(help="A namespace prefix, tenant first: acme/run [default: tenants]."),
+        ] = None,
         limit: Annotated[int, typer.Option("--limit", min=1, help="At most this many.")] = 100,
         tags: Tags = None,
         memory_url: MemoryUrl = None,
         as_json: JsonFlag = False,
     ) -> None:
-        """List current entries at or under PREFIX: namespace, key, version, commit, agent."""
+        """List current entries at or under PREFIX: namespace, key, version, commit, agent.
+
+        Without PREFIX, list the tenants that hold entries.
+        """
 
         async def work() -> View:
             from cairn.cli import memory as cli_memory
 
+            if prefix is None:
+                return await cli_memory.tenants(url(memory_url))
             return await cli_memory.ls(url(memory_url), prefix, limit=limit, tags=tags)
 
         run(ctx, work, as_json)

@@ -32,9 +32,10 @@ from temporalio.client import (
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.service import RPCError, RPCStatusCode
 
-from cairn.cli.memory import View, add_row, open_store
+from cairn.cli.approvals import read_decisions, waiting_line
+from cairn.cli.memory import View, add_row
 from cairn.runtime import Settings, connect
-from memory import StreamItem
+from cairn.telemetry import Telemetry
 from workflows.chain import ChainWorkflow, team_search_attributes
 from workflows.contracts import (
     ChainProgress,
@@ -47,7 +48,6 @@ from workflows.contracts import (
     Turn,
 )
 from workflows.session import SessionWorkflow, session_search_attributes, session_workflow_id
-from workflows.teams import support_agent
 
 POLL_INTERVAL = 0.2
 """Seconds between progress queries while following a chain."""
@@ -61,7 +61,8 @@ def ui_link(ui_url: str, namespace: str, workflow_id: str) -> str:
 
 
 @contextlib.contextmanager
-def _workflow_must_exist(workflow_id: str, namespace: str) -> Iterator[None]:
+def workflow_must_exist(workflow_id: str, namespace: str) -> Iterator[None]:
+    """Turn Temporal's NOT_FOUND for ``workflow_id`` into a `LookupError` naming it."""
     try:
         yield
     except RPCError as error:
@@ -157,7 +158,7 @@ async def session_state(client: Client, tenant: str, session: str) -> SessionSta
     """The session's ``state`` query; `LookupError` when there is no such session."""
     workflow_id = session_workflow_id(tenant, session)
     handle = client.get_workflow_handle_for(SessionWorkflow.run, workflow_id)
-    with _workflow_must_exist(workflow_id, client.namespace):
+    with workflow_must_exist(workflow_id, client.namespace):
         return await handle.query(SessionWorkflow.state)
 
 
@@ -167,7 +168,7 @@ async def end_session(
     """Ask the session to end; its `SessionEnd`, or None when it did not end within ``wait``."""
     workflow_id = session_workflow_id(tenant, session)
     handle = client.get_workflow_handle_for(SessionWorkflow.run, workflow_id)
-    with _workflow_must_exist(workflow_id, client.namespace):
+    with workflow_must_exist(workflow_id, client.namespace):
         described = await handle.describe()
         if described.status == WorkflowExecutionStatus.RUNNING:
             await handle.signal(SessionWorkflow.end)
@@ -180,8 +181,9 @@ async def end_session(
 # -- commands ---------------------------------------------------------------------------------
 
 
-async def _client(settings: Settings) -> Client:
-    client = await connect(settings)
+async def client_for(settings: Settings, tracing: Telemetry | None = None) -> Client:
+    """A client for a command, warning on stderr when no worker polls its task queue."""
+    client = await connect(settings, tracing)
     if not await has_worker(client, settings.task_queue):
         print(
             f"cairn: warning: no worker polls task queue {settings.task_queue!r} at "
@@ -192,11 +194,20 @@ async def _client(settings: Settings) -> Client:
 
 
 async def run_chain(
-    settings: Settings, text: str, *, workflow_id: str | None, console: Console | None
-) -> View:
-    """``cairn run chain``: start a team, print progress on ``console``, return its result."""
+    settings: Settings,
+    text: str,
+    *,
+    workflow_id: str | None,
+    console: Console | None,
+    tracing: Telemetry | None = None,
+    wait: bool = True,
+) -> tuple[View, bool]:
+    """``cairn run chain``: start a team, print progress on ``console``, return its result.
+
+    Returns the view and whether the chain completed (False when an approval rejected it).
+    """
     spec = ChainSpec.model_validate_json(text)
-    client = await _client(settings)
+    client = await client_for(settings, tracing)
     workflow_id = workflow_id or f"{spec.name}-{uuid.uuid4().hex[:8]}"
     handle = await start_chain(
         client, spec, workflow_id=workflow_id, task_queue=settings.task_queue
@@ -207,12 +218,17 @@ async def run_chain(
                 "started ", (workflow_id, "cyan"), f" (team {spec.name}, tenant {spec.tenant})"
             )
         )
+    if not wait:
+        started: dict[str, Any] = {"workflow_id": workflow_id, "run_id": handle.result_run_id}
+        return (started, Text(f"follow it with: cairn memory steps {workflow_id}")), True
 
     async def on_progress(progress: ChainProgress) -> None:
         if console is not None:
             running = ", ".join(progress.current) or "-"
-            waiting = f"; waiting for {progress.waiting_for!r}" if progress.waiting_for else ""
-            console.print(Text(f"  {progress.done} steps done; running: {running}{waiting}"))
+            line = f"  {progress.done} steps done; running: {running}"
+            if progress.waiting_for:
+                line += f"; {waiting_line(workflow_id, progress.waiting_for)}"
+            console.print(Text(line), soft_wrap=True)  # a command to copy stays on one line
 
     result = await follow_chain(handle, on_progress)
     table = Table(title=f"{workflow_id}: {result.status}", title_justify="left")
@@ -223,110 +239,11 @@ async def run_chain(
         add_row(
             table, step.step, step.agent, step.verdict or "-", str(step.commit_seq), preview[:70]
         )
-    data = {"workflow_id": workflow_id, "result": result.model_dump(mode="json")}
-    return data, table
-
-
-async def run_session(settings: Settings, text: str, *, workflow_id: str | None) -> View:
-    """``cairn run session``: start a session (or find it running) and return its state."""
-    inp = SessionInput.model_validate_json(text)
-    canonical = session_workflow_id(inp.tenant, inp.session)
-    if workflow_id not in (None, canonical):
-        raise ValueError(f"a session's workflow id is always {canonical!r}; omit --id")
-    client = await _client(settings)
-    await start_session(client, inp, task_queue=settings.task_queue)
-    state = await _wait_for_state(client, inp.tenant, inp.session)
-    data = {"workflow_id": canonical, "state": state.model_dump(mode="json") if state else None}
-    view = Text(
-        f"session {canonical} is running"
-        + (f": {state.turns} turns so far" if state else " (no worker has picked it up yet)")
-    )
-    return data, view
-
-
-async def _wait_for_state(
-    client: Client, tenant: str, session: str, timeout: float = 10.0
-) -> SessionState | None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        try:
-            return await session_state(client, tenant, session)
-        except (RPCError, WorkflowQueryFailedError):
-            if asyncio.get_running_loop().time() > deadline:
-                return None
-            await asyncio.sleep(POLL_INTERVAL)
-
-
-async def session_send_turn(
-    settings: Settings,
-    *,
-    tenant: str,
-    session: str,
-    user: str | None,
-    text: str,
-    message_id: str | None,
-    model: str,
-) -> View:
-    """``cairn session send``: one turn, starting the session on first use."""
-    inp = SessionInput(tenant=tenant, session=session, user=user, agent=support_agent(model=model))
-    turn = Turn(message_id=message_id or f"m-{uuid.uuid4().hex[:12]}", text=text)
-    client = await _client(settings)
-    reply = await send(client, inp, turn, task_queue=settings.task_queue)
-    view = Group(
-        Text(reply.text),
-        Text(
-            f"(session {session}, turn {reply.turn}, message {reply.message_id}, "
-            f"commit {reply.output.commit_seq})",
-            style="dim",
-        ),
-    )
-    return reply.model_dump(mode="json"), view
-
-
-async def session_show_state(
-    settings: Settings, memory_url: str, *, tenant: str, session: str, last: int
-) -> View:
-    """``cairn session show``: the state query and the transcript's last turns from memory."""
-    client = await connect(settings)
-    state = await session_state(client, tenant, session)
-    items: list[StreamItem] = []
-    note = ""
-    try:
-        store = await open_store(memory_url, create=False)
-    except FileNotFoundError as error:
-        note = f"(transcript unavailable: {error})"
-    else:
-        try:
-            items = await store.tail((tenant, "session", session), "transcript", last * 2)
-        finally:
-            await store.close()
+    decisions = await read_decisions(settings.memory_url, spec.tenant, workflow_id)
     data = {
-        "workflow_id": session_workflow_id(tenant, session),
-        "state": state.model_dump(mode="json"),
-        "transcript": [i.model_dump(mode="json") for i in items],
+        "workflow_id": workflow_id,
+        "result": result.model_dump(mode="json"),
+        "decisions": decisions,
     }
-    table = Table(
-        title=f"session {tenant}/{session}: {state.turns} turns"
-        + (" (closed)" if state.closed else ""),
-        title_justify="left",
-    )
-    table.add_column("#", justify="right")
-    table.add_column("who")
-    table.add_column("said")
-    for item in items:
-        message = item.item if isinstance(item.item, dict) else {"content": item.item}
-        who = str(message.get("name") or message.get("role") or "-")
-        add_row(table, str(item.seq), who, str(message.get("content", "")))
-    return data, Group(table, Text(note, style="dim")) if note else table
-
-
-async def session_close(settings: Settings, *, tenant: str, session: str) -> View:
-    """``cairn session end``: end the session and wait (a while) for it to close."""
-    client = await connect(settings)
-    end = await end_session(client, tenant, session, wait=timedelta(seconds=30))
-    workflow_id = session_workflow_id(tenant, session)
-    if end is None:
-        data = {"workflow_id": workflow_id, "ended": False}
-        return data, Text(f"asked {workflow_id} to end; it closes when a worker processes that")
-    data = {"workflow_id": workflow_id, "ended": True, **end.model_dump(mode="json")}
-    return data, Text(f"session {tenant}/{session} ended after {end.turns} turns ({end.reason})")
+    view = Group(table, *(Text(line) for line in decisions)) if decisions else table
+    return (data, view), result.status == "completed"

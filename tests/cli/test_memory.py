@@ -32,7 +32,9 @@ async def research(stack: Stack) -> Research:
     """One research team run through `cairn run chain --json`, in a tenant of its own."""
     tenant = f"t-{uuid.uuid4().hex[:6]}"
     spec = stack.cwd / f"{tenant}.json"
-    spec.write_text(research_team(tenant, "How do agents share memory?").model_dump_json())
+    spec.write_text(
+        research_team(tenant, "How do agents share memory?", model="scripted").model_dump_json()
+    )
     workflow_id = f"research-{tenant}"
     done = await stack.run("run", "chain", "--input", f"@{spec}", "--id", workflow_id, "--json")
     assert done.code == 0, done.err
