@@ -87,10 +87,14 @@ def session_subject(workflow_id: str) -> Namespace | None:
         return None
 
 
-def _marker(subject: str) -> Payload:
-    text = f"[forgotten: the data of {subject} was deleted by cairn memory forget]"
+def _name(subject: bytes) -> str:
+    return subject.decode("utf-8", errors="replace")
+
+
+def _marker(subject: bytes) -> Payload:
+    text = f"[forgotten: the data of {_name(subject)} was deleted by cairn memory forget]"
     return Payload(
-        metadata={"encoding": b"json/plain", FORGOTTEN_METADATA_KEY: subject.encode()},
+        metadata={"encoding": b"json/plain", FORGOTTEN_METADATA_KEY: subject},
         data=json.dumps(text).encode(),
     )
 
@@ -105,21 +109,22 @@ class _KeyCache:
     def __init__(self, size: int, ttl: float) -> None:
         self.size = size
         self.ttl = ttl
-        self._keys: OrderedDict[str, tuple[AESGCM | None, float]] = OrderedDict()
+        self._keys: OrderedDict[bytes, tuple[AESGCM | None, float]] = OrderedDict()
 
-    def get(self, subject: str) -> tuple[AESGCM | None] | None:
+    def get(self, subject: bytes) -> tuple[AESGCM | None] | None:
         found = self._keys.get(subject)
         if found is None:
             return None
-        cipher, at = found
-        if cipher is not None and time.monotonic() - at > self.ttl:
+        cipher, expires = found
+        if time.monotonic() > expires:
             del self._keys[subject]
             return None
         self._keys.move_to_end(subject)
         return (cipher,)
 
-    def put(self, subject: str, cipher: AESGCM | None) -> None:
-        self._keys[subject] = (cipher, time.monotonic())
+    def put(self, subject: bytes, cipher: AESGCM | None) -> None:
+        expires = time.monotonic() + self.ttl if cipher is not None else float("inf")
+        self._keys[subject] = (cipher, expires)
         self._keys.move_to_end(subject)
         while len(self._keys) > self.size:
             self._keys.popitem(last=False)
@@ -167,7 +172,10 @@ class SubjectCodec(PayloadCodec, WithSerializationContext):
         self._master = master
         self._store = _Store(store)
         self._cache = _KeyCache(cache_size, cache_ttl)
+        # Codecs bound by workflow id: the SDK binds one per activation and per command.
+        self._bound: dict[str, SubjectCodec] = {}
         self._subject: Namespace | None = None
+        self._aad = b""
 
     @property
     def subject(self) -> Namespace | None:
@@ -177,23 +185,29 @@ class SubjectCodec(PayloadCodec, WithSerializationContext):
     def with_context(self, context: SerializationContext) -> SubjectCodec:
         """This codec bound to the subject of ``context``'s workflow, if it has one."""
         workflow_id = getattr(context, "workflow_id", None)
-        subject = session_subject(workflow_id) if isinstance(workflow_id, str) else None
-        if subject == self._subject:
+        if not isinstance(workflow_id, str):
             return self
-        bound = object.__new__(SubjectCodec)
-        bound.__dict__.update(self.__dict__)  # the store and the key cache are shared
-        bound._subject = subject
+        bound = self._bound.get(workflow_id)
+        if bound is None:
+            subject = session_subject(workflow_id)
+            bound = object.__new__(SubjectCodec)
+            bound.__dict__.update(self.__dict__)  # the store and the caches are shared
+            bound._subject = subject
+            bound._aad = b"" if subject is None else encode(subject).encode()
+            if len(self._bound) >= self._cache.size:
+                self._bound.clear()
+            self._bound[workflow_id] = bound
         return bound
 
     async def encode(self, payloads: Sequence[Payload]) -> list[Payload]:
         """Seal ``payloads`` under the bound subject's data key, or the master key without one."""
-        if self._subject is None:
+        aad = self._aad
+        if not aad:
             return await self._master.encode(payloads)
-        subject = encode(self._subject)
-        cipher = await self._cipher(subject, create=True)
+        cached = self._cache.get(aad)
+        cipher = cached[0] if cached is not None else await self._cipher(aad, create=True)
         if cipher is None:
-            return [_marker(subject) for _ in payloads]
-        aad = subject.encode()
+            return [_marker(aad) for _ in payloads]
         return [
             Payload(
                 metadata={"encoding": SUBJECT_ENCODING, SUBJECT_METADATA_KEY: aad},
@@ -218,10 +232,10 @@ class SubjectCodec(PayloadCodec, WithSerializationContext):
             raw = payload.metadata.get(SUBJECT_METADATA_KEY)
             if raw is None:
                 raise DecryptionError(None, f"the {SUBJECT_METADATA_KEY!r} metadata is missing")
-            subject = raw.decode("utf-8", errors="replace")
-            cipher = await self._cipher(subject, create=False)
+            cached = self._cache.get(raw)
+            cipher = cached[0] if cached is not None else await self._cipher(raw, create=False)
             if cipher is None:
-                decoded.append(_marker(subject))
+                decoded.append(_marker(raw))
                 continue
             data = payload.data
             try:
@@ -229,15 +243,14 @@ class SubjectCodec(PayloadCodec, WithSerializationContext):
                 decoded.append(Payload.FromString(plain))
             except (InvalidTag, ValueError, DecodeError):
                 raise CodecError(
-                    f"cannot decrypt a payload of subject {subject!r}: it was altered or truncated"
+                    f"cannot decrypt a payload of subject {_name(raw)!r}: it was altered or "
+                    "truncated"
                 ) from None
         return decoded
 
-    async def _cipher(self, subject: str, *, create: bool) -> AESGCM | None:
-        """The subject's cipher, None once forgotten; memory is asked on a cache miss."""
-        cached = self._cache.get(subject)
-        if cached is not None:
-            return cached[0]
+    async def _cipher(self, aad: bytes, *, create: bool) -> AESGCM | None:
+        """The cipher of the subject ``aad`` names, None once forgotten, read from memory."""
+        subject = _name(aad)
         ns = tuple(subject.split("/"))
         store = await self._store.get()
         stored = await store.data_key(ns)
@@ -252,7 +265,7 @@ class SubjectCodec(PayloadCodec, WithSerializationContext):
                 ns, self._master.active_key_id, await self._wrap(subject, key)
             )
         cipher = None if stored.forgotten else AESGCM(await self._unwrap(subject, stored.wrapped))
-        self._cache.put(subject, cipher)
+        self._cache.put(aad, cipher)
         return cipher
 
     async def _wrap(self, subject: str, key: bytes) -> bytes:
