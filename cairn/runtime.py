@@ -28,6 +28,7 @@ from activities.streams import StreamActivities
 from cairn import DEFAULT_MEMORY_URL
 from cairn.codec import EncryptionCodec, data_converter_with_codec, keys_from_env_value
 from cairn.embedders import build_embedder, embedding_configs, parse_patterns
+from cairn.subject_codec import SubjectCodec, subject_data_converter
 from cairn.telemetry import Telemetry
 from memory import MemoryStore
 from memory.embedding import EmbeddingConfig
@@ -132,11 +133,16 @@ def store_embedders(settings: Settings) -> list[EmbeddingConfig]:
 
 
 def data_converter(settings: Settings) -> DataConverter:
-    """The pydantic data converter, encrypting payloads when keys are configured."""
+    """The pydantic data converter, encrypting payloads when keys are configured.
+
+    With keys, sessions' payloads are sealed under their data keys in the memory at
+    ``settings.memory_url`` (opened on the first one), so that forgetting a session or its
+    user shreds them (`cairn.subject_codec`); every other payload under the keys themselves.
+    """
     if settings.encryption_keys is None:
         return data_converter_with_codec(None)
     keys, active = keys_from_env_value(settings.encryption_keys.get_secret_value())
-    return data_converter_with_codec(EncryptionCodec(keys, active))
+    return subject_data_converter(SubjectCodec(EncryptionCodec(keys, active), settings.memory_url))
 
 
 async def connect(settings: Settings, tracing: Telemetry | None = None) -> Client:

@@ -512,13 +512,15 @@ def ui(
 def codec_server(ctx: typer.Context) -> None:
     """Serve Temporal's remote codec protocol so the UI and CLI can read encrypted payloads.
 
-    Reads CAIRN_ENCRYPTION_KEYS and CAIRN_CODEC_TOKEN (both required), CAIRN_CODEC_HOST
+    Reads CAIRN_ENCRYPTION_KEYS and CAIRN_CODEC_TOKEN (both required), CAIRN_MEMORY_URL (where
+    sessions' data keys are), CAIRN_CODEC_HOST
     (127.0.0.1), CAIRN_CODEC_PORT (8081; 0 picks a free port) and CAIRN_CODEC_CORS_ORIGINS
     (comma-separated UI origins, e.g. http://localhost:8233). Runs until Ctrl-C.
     """
     with _errors(ctx):
         from cairn.codec import EncryptionCodec, keys_from_env_value
         from cairn.codec_server import serve_codec
+        from cairn.subject_codec import SubjectCodec
 
         keys = os.environ.get("CAIRN_ENCRYPTION_KEYS", "").strip()
         token = os.environ.get("CAIRN_CODEC_TOKEN", "").strip()
@@ -530,8 +532,10 @@ def codec_server(ctx: typer.Context) -> None:
         if not raw_port.isdigit() or int(raw_port) > 65535:
             raise ValueError(f"CAIRN_CODEC_PORT must be a port number, got {raw_port!r}")
         origins = os.environ.get("CAIRN_CODEC_CORS_ORIGINS", "")
+        # Sessions' payloads are opened with their data keys, read from CAIRN_MEMORY_URL.
+        codec = SubjectCodec(EncryptionCodec(*keys_from_env_value(keys)), _memory_url(None))
         server = serve_codec(
-            EncryptionCodec(*keys_from_env_value(keys)),
+            codec,
             host=os.environ.get("CAIRN_CODEC_HOST", "").strip() or "127.0.0.1",
             port=int(raw_port),
             token=token,

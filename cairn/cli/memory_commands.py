@@ -6,6 +6,7 @@ command and where the memory is), so the environment is read in `cairn.cli.app` 
 
 from __future__ import annotations
 
+import os
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Annotated
 
@@ -34,6 +35,15 @@ Tags = Annotated[
     str | None, typer.Option("--tags", help="Comma-separated tags every result must carry.")
 ]
 AsOf = Annotated[int | None, typer.Option("--as-of", min=0, help="A commit sequence number.")]
+
+
+UNENCRYPTED_HISTORY_WARNING = (
+    "cairn: warning: payload encryption is off (CAIRN_ENCRYPTION_KEYS is not set), so what "
+    "this subject's sessions sent through Temporal (turns, replies, step previews, failures) "
+    "stays readable in their workflow histories until the Temporal namespace's retention "
+    "period ends; forget cannot delete it there"
+)
+"""Printed by ``cairn memory forget`` without encryption (see the README's Forgetting)."""
 
 
 def memory_app(run: Runner, url: Callable[[str | None], str]) -> typer.Typer:
@@ -193,6 +203,8 @@ def memory_app(run: Runner, url: Callable[[str | None], str]) -> typer.Typer:
             return await cli_memory.forget(url(memory_url), prefix)
 
         run(ctx, work, as_json)
+        if not os.environ.get("CAIRN_ENCRYPTION_KEYS", "").strip():
+            typer.echo(UNENCRYPTED_HISTORY_WARNING, err=True)
 
     @app.command("reindex")
     def memory_reindex(
