@@ -166,7 +166,9 @@ class AgentActivities:
             temporal_failures(),
             telemetry.step_span(inp.agent.name, inp.step, capture_content=self.capture_content),
         ):
-            return await self._step(inp)
+            # The whole step heartbeats (context, tools, commit too): its heartbeat timeout is
+            # a few seconds, so that a killed worker's step runs again soon.
+            return await heartbeating(self._step(inp), f"{inp.agent.name}: {inp.step}")
 
     async def _step(self, inp: StepInput) -> StepResult:
         info = activity.info()
@@ -360,4 +362,4 @@ class AgentActivities:
             model = self.model_for("compactor", model_id)
             if model_id == SCRIPTED and self.registry.script_for("compactor") is None:
                 model = ScriptedModel(extractive_summary)
-            return await compact(self.store, model, inp)
+            return await heartbeating(compact(self.store, model, inp), "compacting")

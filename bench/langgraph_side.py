@@ -14,7 +14,7 @@ sleeps. LangGraph is then resumed from its checkpointer; Cairn's workflow is fin
 fresh worker. Every agent call is logged, so the steps that ran again are counted. LangGraph
 runs with its default durability ("async": a step's checkpoint is written while the next step
 runs) and with "sync", killed 3 times each (``--full``: 5); Cairn once (``--full``: twice), as
-each Cairn kill waits out the step's 30 s heartbeat timeout.
+each Cairn kill waits out the step's heartbeat timeout (5 s; 30 s before issue 21).
 """
 
 from __future__ import annotations
@@ -297,7 +297,7 @@ async def crash(profile: Profile) -> list[Row]:
         _crash_row(
             "cairn",
             outcomes,
-            "Temporal retried the step on a fresh worker after its 30 s heartbeat timeout; "
+            "Temporal retried the step on a fresh worker after its 5 s heartbeat timeout; "
             "every step committed exactly once",
         )
     )

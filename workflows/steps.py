@@ -50,8 +50,9 @@ STEP_RETRY = RetryPolicy(
     maximum_attempts=20,
 )
 STEP_START_TO_CLOSE = timedelta(minutes=10)
-# Activities heartbeat every few seconds while a model call runs; a silent worker is dead.
-STEP_HEARTBEAT = timedelta(seconds=30)
+# Steps heartbeat every second while they run (`activities.heartbeat`), however long their
+# model call takes; a worker silent this long is dead, and its step runs again elsewhere.
+STEP_HEARTBEAT = timedelta(seconds=5)
 MEMORY_START_TO_CLOSE = timedelta(minutes=1)
 # The workflow.patched id guarding the search attributes `run_step` sets: runs recorded
 # before it replay without setting them.

@@ -2,7 +2,7 @@
 
 The workers are real ``python worker.py`` processes sharing one SQLite memory file; their agents
 (tests/workflows/crash_agents.py) log each model call to a file, so calls are counted across
-processes. A dead worker's activity is retried once its heartbeat timeout (30s) passes.
+processes. A dead worker's activity is retried once its heartbeat timeout (5s) passes.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import sys
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ from memory import MemoryStore
 from tests.workflows.harness import TENANT, agent, history_events, step_commits, wait_until
 from workflows.chain import ChainWorkflow
 from workflows.contracts import ChainResult, ChainSpec, Step
+from workflows.steps import STEP_HEARTBEAT, STEP_RETRY
 
 pytestmark = pytest.mark.fault
 ROOT = Path(__file__).parents[2]
@@ -166,11 +168,12 @@ async def test_sigkill_mid_step_and_a_new_worker_finishes_the_chain(workers: Wor
             return progress.done == 2 and "start s3" in workers.log_lines()
 
         await wait_until(in_step_three, timeout=60)
-        os.kill(first.pid, signal.SIGKILL)
-        assert await asyncio.wait_for(first.wait(), 30) == -signal.SIGKILL
-    workers.gate.touch()
-    async with workers.process():
-        result: ChainResult = await asyncio.wait_for(handle.result(), 90)
+        # The second worker starts while s3 runs, as a live worker would already be there.
+        async with workers.process():
+            os.kill(first.pid, signal.SIGKILL)
+            assert await asyncio.wait_for(first.wait(), 30) == -signal.SIGKILL
+            workers.gate.touch()
+            result: ChainResult = await asyncio.wait_for(handle.result(), 90)
 
     assert [s.step for s in result.steps] == ["s1", "s2", "s3", "s4"]
     # s3 was cut off mid-call and started again; nothing committed twice, no other call repeated.
@@ -198,3 +201,13 @@ async def test_sigkill_mid_step_and_a_new_worker_finishes_the_chain(workers: Wor
     assert len(retried) == 1
     timeout = retried[0].last_failure.timeout_failure_info.timeout_type
     assert timeout == TimeoutType.TIMEOUT_TYPE_HEARTBEAT
+    # ...within its heartbeat timeout, the retry's backoff and a few seconds of dispatch (the
+    # issue's target is 10 s) of s3 being scheduled, which came before the kill.
+    scheduled = {
+        e.event_id: e.event_time.ToDatetime()
+        for e in await history_events(handle, EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED)
+    }
+    events = await history_events(handle, EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED)
+    rerun = next(e for e in events if e.activity_task_started_event_attributes.attempt > 1)
+    waited = rerun.event_time.ToDatetime() - scheduled[retried[0].scheduled_event_id]
+    assert waited < STEP_HEARTBEAT + STEP_RETRY.initial_interval + timedelta(seconds=4), waited
