@@ -25,8 +25,9 @@ from cairn.cli.runs import end_session, follow_chain, send, start_chain, ui_link
 from cairn.cli.server import start_worker
 from cairn.devserver import dev_server, ensure_search_attributes
 from cairn.runtime import Settings, connect
-from memory import CommitRecord, MemoryRef, MemoryStore
-from workflows.contracts import ChainProgress, SessionInput, Turn
+from memory import CommitRecord, MemoryRef, MemoryStore, NotFound
+from memory.namespace import parse
+from workflows.contracts import ChainProgress, ChainSpec, Node, SessionInput, Turn, Write
 from workflows.links import DEFAULT_UI_URL, inspector_url
 from workflows.session import session_workflow_id
 from workflows.teams import research_team, support_agent
@@ -82,7 +83,13 @@ def _memory_rows(commits: Sequence[CommitRecord]) -> list[tuple[str, ...]]:
     rows: list[tuple[str, ...]] = []
     for commit in commits:
         record = step_record(commit)
-        step = record.step if record else INGEST
+        workflow_id = commit.provenance.workflow_id or ""
+        # A commit that is no agent step: the chain's document ingest, or a session's own record.
+        step = (
+            record.step
+            if record
+            else ("(session)" if workflow_id.startswith("session:") else INGEST)
+        )
         agent = commit.provenance.agent or "-"
         streams: dict[tuple[tuple[str, ...], str], list[MemoryRef]] = {}
         for ref in commit.writes:
@@ -113,6 +120,33 @@ def memory_table(commits: Sequence[CommitRecord]) -> Table:
     return table
 
 
+async def _without_unchanged_writes(store: MemoryStore, spec: ChainSpec) -> tuple[ChainSpec, int]:
+    """``spec`` without the puts whose value is already current, and how many it dropped.
+
+    A second demo run finds its documents as the first one left them; writing them again
+    would only add identical versions. (The store itself records every put: that is its job.)
+    """
+    nodes: list[Node] = []
+    dropped = 0
+    for node in spec.nodes:
+        if isinstance(node, Write):
+            changed = []
+            for write in node.writes:
+                try:
+                    current = await store.get(parse(write.namespace), write.key)
+                except NotFound:
+                    changed.append(write)
+                    continue
+                if current.value != write.value or tuple(current.tags) != write.tags:
+                    changed.append(write)
+            dropped += len(node.writes) - len(changed)
+            if not changed:
+                continue
+            node = node.model_copy(update={"writes": tuple(changed)})
+        nodes.append(node)
+    return spec.model_copy(update={"nodes": tuple(nodes)}), dropped
+
+
 async def _research(
     client: Client, store: MemoryStore, task_queue: str, run: str, model: str, console: Console
 ) -> tuple[str, str]:
@@ -123,6 +157,11 @@ async def _research(
         f"Planner, three researchers in parallel, then a writer/reviewer loop, on {QUESTION!r}\n"
         f"workflow [cyan]{workflow_id}[/]\n"
     )
+    spec, unchanged = await _without_unchanged_writes(store, spec)
+    if unchanged:
+        line = Text("  ✓ ", style="green")
+        line.append(f"{INGEST:<12} {spec.name:<11} {unchanged} documents already there, unchanged")
+        console.print(line)
     handle = await start_chain(client, spec, workflow_id=workflow_id, task_queue=task_queue)
     printer = _StepPrinter(store, workflow_id, console)
     with console.status("starting") as status:
