@@ -159,6 +159,7 @@ async def test_every_command_has_help(tmp_path: Path) -> None:
         ["dev"],
         ["demo"],
         ["run"],
+        ["approve"],
         ["worker"],
         ["codec-server"],
         ["session"],
@@ -178,9 +179,10 @@ async def test_every_command_has_help(tmp_path: Path) -> None:
         assert result.code == 0, (command, result.err)
         assert "Usage: cairn" in result.out, command
     listed = results[0].out
-    for name in ("dev", "demo", "run", "worker", "codec-server", "session", "memory"):
+    for name in ("dev", "demo", "run", "approve", "worker", "codec-server", "session", "memory"):
         assert name in listed
     assert "--debug" in listed
     dev, demo = (" ".join(r.out.split()) for r in results[1:3])
     assert "TEMPORAL_ADDRESS" in dev and "CAIRN_UI_PORT" in dev
+    assert "CAIRN_EXTENSIONS=myteam cairn dev" in dev and "--no-worker" in dev
     assert "offline scripted model" in demo and "OPENAI_API_KEY" in demo
