@@ -19,7 +19,15 @@ from typing import Any, Literal, Protocol
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 from memory.errors import AccessDenied, InvalidInput, NotFound
-from memory.namespace import Namespace, check_key, check_namespace, check_segment, matches, parse
+from memory.namespace import (
+    MAX_QUERY_CHARS,
+    Namespace,
+    check_key,
+    check_namespace,
+    check_segment,
+    matches,
+    parse,
+)
 from memory.policy import ScopedStore
 from memory.records import Entry, MemoryRef, SearchHit, StreamItem
 from memory.tokens import approx_tokens
@@ -333,7 +341,9 @@ async def _search(
     if source is None or prefix is None or not task.strip():
         return None
     try:
-        return await search_readable(reader, prefix, task, limit=source.limit, tags=source.tags)
+        # A task longer than a query may be is searched by its beginning.
+        query = task[:MAX_QUERY_CHARS]
+        return await search_readable(reader, prefix, query, limit=source.limit, tags=source.tags)
     except AccessDenied as denied:
         return denied
 

@@ -146,3 +146,7 @@ def matches(pattern: Sequence[str], namespace: Namespace) -> bool:
     return len(namespace) >= len(pattern) and all(
         p in ("*", n) for p, n in zip(pattern, namespace, strict=False)
     )
+
+
+# The longest search query accepted (characters); context assembly cuts a longer task to it.
+MAX_QUERY_CHARS = 16_000

@@ -20,7 +20,7 @@ from memory.commit import Op
 from memory.embedding.base import Embedder, Vectors, embed_checked
 from memory.embedding.config import EmbeddingConfig
 from memory.errors import InvalidInput
-from memory.namespace import Namespace, decode
+from memory.namespace import MAX_QUERY_CHARS, Namespace, decode
 from memory.records import SearchHit, trusted
 from memory.values import loads
 from memory.vector_index import Check, VectorIndex
@@ -31,7 +31,6 @@ MODES: tuple[Mode, ...] = ("keyword", "vector", "hybrid")
 RRF_K = 60
 Backfilled = tuple[str, str, int, int, StoredVector]
 """A backfilled vector: ``(stored namespace, key, version, commit_seq, vector)``."""
-MAX_QUERY_CHARS = 16_000
 _FIELD = re.compile(r"value(\.[A-Za-z0-9_\-]+)+")
 _META_FILTERS = ("key", "kind")
 
