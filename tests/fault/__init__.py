@@ -1,1 +1,4 @@
-"""Process-level fault injection against real servers (a package, so its `agents` module never shadows the OpenAI Agents SDK)."""
+"""Process-level fault injection against real servers.
+
+A package, so that its `agents` module never shadows the OpenAI Agents SDK's `agents`.
+"""
