@@ -23,7 +23,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 
 from activities import AgentRegistry
 from cairn.devserver import start_local
-from cairn.runtime import Settings, build_worker
+from cairn.runtime import STICKY_TIMEOUT, Settings, build_worker
 from memory import MemoryStore
 
 _TICKS = os.sysconf("SC_CLK_TCK")
@@ -72,6 +72,7 @@ def plain_worker(
         workflow_runner=_RUNNER,
         max_concurrent_activities=settings.max_concurrent_steps,
         graceful_shutdown_timeout=timedelta(seconds=1),
+        sticky_queue_schedule_to_start_timeout=STICKY_TIMEOUT,
     )
 
 

@@ -30,6 +30,7 @@ from collections import Counter
 from pathlib import Path
 from statistics import median
 
+from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 
 from bench.databases import scratch
@@ -193,21 +194,24 @@ def _calls(log: Path) -> Counter[str]:
     return Counter(line.split()[0] for line in log.read_text().splitlines())
 
 
-Outcome = tuple[Counter[str], float]
+Outcome = tuple[Counter[str], float, float | None]
+"""Calls per agent, seconds from the kill to the run's end, and to the killed step's rerun."""
 """One kill: the agent calls logged across both processes, and seconds from kill to done."""
 
 
 def _crash_row(side: str, outcomes: list[Outcome], note: str) -> Row:
     kills = len(outcomes)
-    reran = {a: sum(1 for calls, _ in outcomes if calls[a] > 1) for a in AGENTS}
-    kept = sum(1 for calls, _ in outcomes if all(calls[a] == 1 for a in AGENTS[:2]))
+    reran = {a: sum(1 for calls, _, _ in outcomes if calls[a] > 1) for a in AGENTS}
+    kept = sum(1 for calls, _, _ in outcomes if all(calls[a] == 1 for a in AGENTS[:2]))
+    reruns = [r for _, _, r in outcomes if r is not None]
     return {
         "side": side,
         "kills": kills,
         "killed_during": "step 3 (writer)",
         "kept_steps_1_2": f"{kept}/{kills}",
         "re_ran": ", ".join(f"{a} {reran[a]}/{kills}" for a in reversed(AGENTS)),
-        "recovery_s": median(r for _, r in outcomes),
+        "rerun_s": median(reruns) if reruns else None,
+        "recovery_s": median(r for _, r, _ in outcomes),
         "note": note,
     }
 
@@ -217,7 +221,7 @@ async def langgraph_crash(workdir: Path, durability: str, attempt: int) -> Outco
 
     name = f"lg-crash-{durability}-{attempt}"
     db, log = workdir / f"{name}.db", workdir / f"{name}.log"
-    args = ("langgraph", "--db", str(db), "--log", str(log), "--thread", "crash")
+    args: tuple[str, ...] = ("langgraph", "--db", str(db), "--log", str(log), "--thread", "crash")
     args += ("--durability", durability)
     proc = await _child(*args, "--block", "writer")
     await _expect(proc, "writer-started")
@@ -232,7 +236,7 @@ async def langgraph_crash(workdir: Path, durability: str, attempt: int) -> Outco
             {"configurable": {"thread_id": "crash"}}
         )
     assert len(state.values["messages"]) == 4, state.values["messages"]
-    return _calls(log), recovery
+    return _calls(log), recovery, None
 
 
 async def cairn_crash(client: Client, workdir: Path, attempt: int) -> Outcome:
@@ -257,7 +261,7 @@ async def cairn_crash(client: Client, workdir: Path, attempt: int) -> Outcome:
         await _expect(proc, "writer-started")
     finally:
         await _kill(proc)
-    killed = time.perf_counter()
+    killed, killed_at = time.perf_counter(), time.time()
 
     def on_call(agent: str, turn: int) -> None:
         with log.open("a") as f:
@@ -274,7 +278,14 @@ async def cairn_crash(client: Client, workdir: Path, attempt: int) -> Outcome:
     assert [s.step for s in result.steps] == list(AGENTS)
     steps = [c for c in commits if c.key.startswith("step:")]
     assert len(steps) == len(AGENTS), [c.key for c in steps]
-    return _calls(log), recovery
+    # The server's clock is this machine's: when the killed step's second attempt started.
+    rerun = next(
+        e.event_time.ToMicroseconds() / 1e6 - killed_at
+        for e in (await handle.fetch_history()).events
+        if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED
+        and e.activity_task_started_event_attributes.attempt > 1
+    )
+    return _calls(log), recovery, rerun
 
 
 @benchmark("langgraph_crash", "Process killed mid-run: what LangGraph and Cairn keep and redo")

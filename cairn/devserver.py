@@ -36,6 +36,15 @@ from workflows.search_attributes import SEARCH_ATTRIBUTES
 READY_TIMEOUT = 60.0
 STOP_TIMEOUT = 15.0
 DEFAULT_UI_PORT = 8233
+DEV_DYNAMIC_CONFIG: tuple[tuple[str, object], ...] = (
+    # The history service reads its transfer queue (the tasks that hand a workflow task to a
+    # worker once an activity completes) at most 20 times a second by default, so every step
+    # waited ~40 ms for the next read, bare Temporal as much as Cairn: 52 ms a step at
+    # concurrency 1, 17-22 ms with this (bench/README.md, issue 21). On one machine there is
+    # nothing that limit protects.
+    ("history.transferProcessorMaxPollRPS", 1000),
+)
+"""Dynamic config every dev server Cairn starts gets; a caller's value of the same key wins."""
 
 
 class DevServerError(ChildProcessError):
@@ -104,9 +113,14 @@ def dev_server_command(
     for key in SEARCH_ATTRIBUTES:
         kind = key.indexed_value_type.name.title().replace("_", "")  # KEYWORD_LIST: KeywordList
         command += ["--search-attribute", f"{key.name}={kind}"]
-    for name, value in dynamic_config:
+    for name, value in _with_defaults(dynamic_config):
         command += ["--dynamic-config-value", f"{name}={value}"]
     return command
+
+
+def _with_defaults(dynamic_config: Sequence[tuple[str, object]]) -> list[tuple[str, object]]:
+    # The caller's value wins over a default of the same name (the server refuses a key twice).
+    return list({**dict(DEV_DYNAMIC_CONFIG), **dict(dynamic_config)}.items())
 
 
 async def start_local(
@@ -122,7 +136,7 @@ async def start_local(
     `dev_server_command`). The caller shuts it down (``await env.shutdown()``).
     """
     extra: list[str] = []
-    for name, value in dynamic_config:
+    for name, value in _with_defaults(dynamic_config):
         extra += ["--dynamic-config-value", f"{name}={value}"]
     if ui_port is not None and ui_codec_endpoint:
         extra += ["--ui-codec-endpoint", ui_codec_endpoint]

@@ -222,6 +222,13 @@ def load_extensions(settings: Settings, registry: AgentRegistry) -> Extensions:
     return Extensions(workflows=tuple(workflows), agent_activities=agent_activities[1])
 
 
+STICKY_TIMEOUT = timedelta(seconds=5)
+"""How long a workflow task waits for the worker that ran the workflow last before any worker
+may take it (the SDK's default is 10 s). When that worker died, every workflow it ran stalls
+this long after its next event, as after a killed step's rerun; a busy live worker taking
+longer only costs a replay elsewhere."""
+
+
 def build_worker(
     client: Client,
     store: MemoryStore,
@@ -267,4 +274,5 @@ def build_worker(
         ],
         max_concurrent_activities=settings.max_concurrent_steps,
         graceful_shutdown_timeout=timedelta(seconds=settings.shutdown_grace),
+        sticky_queue_schedule_to_start_timeout=STICKY_TIMEOUT,
     )
