@@ -234,5 +234,7 @@ async def history_growth(profile: Profile) -> list[Row]:
     from bench.charts import history_chart
 
     note = f" ({profile.name} profile, {steps} steps measured)"
-    history_chart(growth, CHART, SUGGEST_BYTES, LIMIT_BYTES, note)
+    # The committed chart comes from the full profile; a quick run's goes to its workdir.
+    chart = CHART if profile.full else profile.workdir / CHART.name
+    history_chart(growth, chart, SUGGEST_BYTES, LIMIT_BYTES, note)
     return rows(growth)

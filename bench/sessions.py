@@ -216,11 +216,12 @@ async def long_session(profile: Profile) -> list[Row]:
             await store.close()
     from bench.charts import session_chart
 
+    # The committed chart comes from the full profile; a quick run's goes to its workdir.
     session_chart(
         long.latencies,
         starts,
         [(m.turn, median(m.long_ms), median(m.fresh_ms)) for m in marks],
-        CHART,
+        CHART if profile.full else profile.workdir / CHART.name,
         f"profile {profile.name}: {len(long.latencies):,} turns in {len(starts) + 1} runs "
         f"(turns_per_run={p.turns_per_run}), SQLite memory",
     )
