@@ -26,6 +26,7 @@ with workflow.unsafe.imports_passed_through():
         run_namespace,
     )
     from workflows.contracts import (
+        STEP_PREVIEW_CHARS,
         Approval,
         ChainProgress,
         ChainResult,
@@ -108,9 +109,14 @@ class ChainWorkflow:
         workflow.continue_as_new(self._spec.model_copy(update=update))
 
     def _result(self, status: str) -> ChainResult:
+        # The result repeats every step, so each is trimmed to what a listing shows; ``final``
+        # stays whole. (A result is no replay's concern: runs recorded before replay as well.)
         return ChainResult(
             status="rejected" if status == "rejected" else "completed",
-            steps=tuple(self._results),
+            steps=tuple(
+                r.model_copy(update={"store": None, "preview": r.preview[:STEP_PREVIEW_CHARS]})
+                for r in self._results
+            ),
             final=self._results[-1] if self._results else None,
             children=tuple(self._children),
         )

@@ -212,8 +212,17 @@ def _step_names(nodes: tuple[Node, ...], steps: list[Step], agents: set[str]) ->
     return names
 
 
+STEP_PREVIEW_CHARS = 80
+"""How much of each step's preview `ChainResult.steps` keeps (``final`` keeps all of its own)."""
+
+
 class ChainResult(_Contract):
-    """How a chain ended, with a reference to every step's output."""
+    """How a chain ended, with a reference to every step's output.
+
+    ``steps`` hold each step's `StepResult` with its preview cut to `STEP_PREVIEW_CHARS` and
+    without the store identity (``final`` has it), since this result grows with every step and
+    is recorded in the workflow's history; the outputs themselves are in memory.
+    """
 
     status: Literal["completed", "rejected"]
     steps: tuple[StepResult, ...]
