@@ -11,7 +11,7 @@ of `STEPS` steps at once.
 
 Reported per side: the step time (round wall time / `STEPS`: what one workflow waits per step),
 throughput, and CPU per step of the worker process and of the dev server. Target (reported,
-not asserted): Cairn's step time at most 1.15x the bare one, at concurrency 1 and 20.
+not asserted): Cairn's step time at most 1.15x the bare one, at concurrency 1, 20 and 100.
 """
 
 from __future__ import annotations
@@ -200,7 +200,7 @@ def rows(concurrency: int, measured: list[Side]) -> list[Row]:
 
 @benchmark("step_overhead", "Step overhead: Cairn agent steps vs bare Temporal activities")
 async def step_overhead(profile: Profile) -> list[Row]:
-    plan = ((1, 10), (20, 6)) if profile.full else ((1, 3), (20, 2))
+    plan = ((1, 10), (20, 6), (100, 3)) if profile.full else ((1, 3), (20, 2), (100, 1))
     out: list[Row] = []
     with scratch(profile, "sqlite", "steps") as db:
         store = await MemoryStore.open(db.url, pool_size=16)
