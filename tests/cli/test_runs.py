@@ -69,7 +69,11 @@ async def test_run_rejects_bad_input(stack: Stack, tmp_path: Path) -> None:
             "other",
             "--input",
             json.dumps(
-                {"tenant": "acme", "session": "s-1", "agent": {"name": "a", "instructions": "."}}
+                {
+                    "tenant": "acme",
+                    "session": "s-1",
+                    "agent": {"name": "a", "instructions": ".", "model": "scripted"},
+                }
             ),
         ),
         stack.run("run", "HaikuWorkflow", "--input", "frogs"),
