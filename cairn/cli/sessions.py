@@ -179,11 +179,10 @@ async def _resumable(client: Client, inp: SessionInput) -> SessionInput:
         return inp
     end = await handle.result() if described.status == WorkflowExecutionStatus.COMPLETED else None
     if end is None or end.reason != "idle":
-        how = (
-            "was ended"
-            if end is not None
-            else f"is {described.status.name.lower() if described.status else 'closed'}"
-        )
+        if end is not None:
+            how = "was ended" if end.reason == "ended" else f"closed ({end.reason})"
+        else:
+            how = f"is {described.status.name.lower() if described.status else 'closed'}"
         raise ValueError(
             f"session {inp.session!r} {how}; start another session name (its memory stays: "
             f"cairn session show {inp.session}"
