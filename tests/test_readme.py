@@ -175,6 +175,10 @@ async def test_the_memory_api_example_runs(tmp_path: Path) -> None:
 
 async def test_the_session_commands_run_and_a_new_session_recalls_the_user(place: Place) -> None:
     lines = commands(block_with('cairn session send s-1 "Hi, my name is Ada"', "sh"))
+    # Names of this run's own: other tests talk to the same server's s-1.
+    run = uuid.uuid4().hex[:6]
+    names = {name: f"{name}-{run}" for name in ("s-1", "s-2", "u-7")}
+    lines = [[names.get(arg, arg) for arg in line] for line in lines]
     outputs = []
     for line in lines:
         assert line[0] == "cairn"
@@ -183,7 +187,7 @@ async def test_the_session_commands_run_and_a_new_session_recalls_the_user(place
         outputs.append(done.out)
     assert "Thanks, I'll remember that" in outputs[0]
     assert "Welcome back, Ada!" in outputs[1]
-    assert "session acme/s-1: 1 turn" in outputs[2]
+    assert f"session acme/s-1-{run}: 1 turn" in outputs[2]
     assert "ended after 1 turn (ended)" in outputs[3]
 
 
