@@ -169,13 +169,7 @@ async def _resumable(client: Client, inp: SessionInput) -> SessionInput:
             return inp  # a new session
         raise
     if described.status == WorkflowExecutionStatus.RUNNING:
-        running = await _started_with(client, handle)
-        if inp.user is not None and running is not None and running.user != inp.user:
-            owner = f"user {running.user!r}" if running.user else "no user"
-            raise ValueError(
-                f"session {inp.session!r} belongs to {owner}, not {inp.user!r}; "
-                "send without --user, or start another session"
-            )
+        _check_user(inp, await _started_with(client, handle))
         return inp
     end = await handle.result() if described.status == WorkflowExecutionStatus.COMPLETED else None
     if end is None or end.reason != "idle":
@@ -189,7 +183,25 @@ async def _resumable(client: Client, inp: SessionInput) -> SessionInput:
             + (f" --tenant {inp.tenant}" if inp.tenant != "acme" else "")
             + ")"
         )
-    return inp.model_copy(update={"turns": end.turns})
+    # An idle session resumes as it was: its agent, user and idle timeout, not this command's
+    # defaults (a 1 s session resumed with the 1 h default never closed again). It starts
+    # fresh, so the workflow's `open_session` resumes the turn count from memory and refuses
+    # an ended session or another user's, as for any new run.
+    last = await _started_with(client, handle)
+    if last is None:
+        return inp
+    _check_user(inp, last)
+    return last.model_copy(update={"turns": 0, "replies": (), "store": None})
+
+
+def _check_user(inp: SessionInput, started: SessionInput | None) -> None:
+    """Refuse ``--user`` when it is not the user the session's run started with."""
+    if inp.user is not None and started is not None and started.user != inp.user:
+        owner = f"user {started.user!r}" if started.user else "no user"
+        raise ValueError(
+            f"session {inp.session!r} belongs to {owner}, not {inp.user!r}; "
+            "send without --user, or start another session"
+        )
 
 
 async def _started_with(client: Client, handle: WorkflowHandle[Any, Any]) -> SessionInput | None:

@@ -1,4 +1,4 @@
-"""`cairn session send` on a new user's paths: wrong users, ended sessions, a lost connection."""
+"""`cairn session send` on a user's paths: wrong users, ended and idle sessions, a lost link."""
 
 from __future__ import annotations
 
@@ -8,15 +8,21 @@ import shlex
 import threading
 import uuid
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 
 from pydantic import SecretStr
+from temporalio.client import Client
 
 from activities.llm import ProviderSettings
+from cairn.cli.runs import send
 from cairn.runtime import Settings, build_worker, connect
 from memory import MemoryStore
 from tests.activities.fake_providers import FakeProvider, openai_completion
 from tests.cli.conftest import Stack, cairn, clean_env, start
+from workflows.contracts import SessionEnd, SessionInput, Turn
+from workflows.session import SessionWorkflow, session_workflow_id
+from workflows.teams import support_agent
 
 
 async def test_a_user_other_than_the_sessions_is_refused_before_anything_runs(
@@ -146,3 +152,39 @@ async def test_a_connection_lost_mid_turn_names_the_message_id_to_resend_with(
             assert len(fake.requests) == 1  # the resend did not run the turn again
     finally:
         fake.close()
+
+
+async def test_an_idle_session_resumes_as_it_was_with_its_turns_numbered_on(
+    stack: Stack, client: Client
+) -> None:
+    session = f"s-{uuid.uuid4().hex[:6]}"
+    inp = SessionInput(
+        tenant="acme",
+        session=session,
+        user="u-ada",
+        agent=support_agent(model="scripted"),
+        idle_timeout=timedelta(seconds=1),
+    )
+    await send(client, inp, Turn(message_id="m1", text="Hello"), task_queue=stack.task_queue)
+    handle = client.get_workflow_handle_for(
+        SessionWorkflow.run, session_workflow_id("acme", session)
+    )
+    assert await handle.result() == SessionEnd(turns=1, reason="idle")
+
+    other = await stack.run("session", "send", session, "Hi", "--user", "u-bob")
+    other.fails_with(f"session {session!r} belongs to user 'u-ada', not 'u-bob'")
+    resumed = await stack.run("session", "send", session, "Back again", "--json")
+    assert resumed.code == 0, resumed.err
+    reply = resumed.json()
+    assert reply["turn"] == 2 and reply["output"]["output"]["key"] == "output:turn-2"
+    # The resumed run kept the session's 1 s idle timeout, not the command's 1 h default.
+    assert await asyncio.wait_for(handle.result(), 60) == SessionEnd(turns=2, reason="idle")
+
+    shown = await stack.run("session", "show", session, "--json")
+    transcript = shown.json()["transcript"]
+    said = [(t["item"]["role"], t["item"]["content"]) for t in transcript]
+    assert said[0] == ("user", "Hello") and said[2] == ("user", "Back again"), said
+    assert [r for r, _ in said] == ["user", "assistant"] * 2
+    assert [t["seq"] for t in transcript] == list(
+        range(transcript[0]["seq"], transcript[0]["seq"] + 4)
+    )
