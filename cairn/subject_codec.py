@@ -2,7 +2,8 @@
 
 Temporal cannot delete from a history, so the payloads of a session's workflow (its input, every
 turn and reply, step inputs, results and previews, failures) are sealed with AES-256-GCM under a
-data key of that session. The data key lives in Cairn memory (`memory.keys`), wrapped by the
+data key of that session, and those of a chain acting for a user (approval edits too) under the
+user's data key. The data key lives in Cairn memory (`memory.keys`), wrapped by the
 master keys of `cairn.codec.EncryptionCodec` (``CAIRN_ENCRYPTION_KEYS``, rotated as before);
 `MemoryStore.forget` destroys it in the same transaction that deletes the subject's memory, and
 from then on those payloads decode to a "forgotten" marker everywhere.
@@ -10,7 +11,8 @@ from then on those payloads decode to a "forgotten" marker everywhere.
 How a payload gets its subject: Temporal hands a codec a serialization context (the workflow id
 of the workflow or activity the payloads belong to) on the client and in the worker, outside
 the sandbox. `SubjectCodec.with_context` maps a session's workflow id (``session:<tenant>:
-<session>``) to its subject and stamps it into each sealed payload's metadata; decoding reads
+<session>``) or a user's chain's (``chain:<tenant>:<user>:...``) to its subject
+(`workflows.ids.workflow_subject`) and stamps it into each sealed payload's metadata; decoding reads
 the subject from that metadata alone, which is all the codec server and ``temporal workflow
 show`` ever have. Payloads of other workflows, and ones without a context, go to the master
 codec unchanged. A session's key takes its user as owner when the session opens (see
@@ -46,8 +48,9 @@ from temporalio.converter import (
 )
 
 from cairn.codec import CodecError, DecryptionError, EncryptionCodec, data_converter_with_codec
-from memory.namespace import Namespace, check_segment, encode
+from memory.namespace import Namespace, encode
 from memory.store import MemoryStore
+from workflows.ids import workflow_subject
 
 __all__ = [
     "FORGOTTEN_METADATA_KEY",
@@ -56,7 +59,6 @@ __all__ = [
     "ForgettingPayloadConverter",
     "SubjectCodec",
     "SubjectForgottenError",
-    "session_subject",
     "subject_data_converter",
 ]
 
@@ -69,22 +71,6 @@ FORGOTTEN_METADATA_KEY = "cairn-forgotten"
 
 _KEY_SIZE = 32
 _NONCE_SIZE = 12
-_SESSION_PREFIX = "session:"
-
-
-def session_subject(workflow_id: str) -> Namespace | None:
-    """The subject of a session's workflow id (`workflows.session.session_workflow_id`), or None.
-
-    The tenant is read up to the first ``:`` after the prefix, so a tenant name holding ``:``
-    is not recognised and its sessions stay under the master keys.
-    """
-    if not workflow_id.startswith(_SESSION_PREFIX):
-        return None
-    tenant, _, session = workflow_id[len(_SESSION_PREFIX) :].partition(":")
-    try:
-        return (check_segment(tenant, "tenant"), "session", check_segment(session, "session"))
-    except ValueError:
-        return None
 
 
 def _name(subject: bytes) -> str:
@@ -147,7 +133,7 @@ class _Store:
 
 
 class SubjectCodec(PayloadCodec, WithSerializationContext):
-    """Seal a session's payloads under its data key; every other payload under the master keys.
+    """Seal a subject's payloads under its data key; every other payload under the master keys.
 
     Args:
         master: The master-key codec: wraps data keys and seals payloads without a subject.
@@ -189,7 +175,7 @@ class SubjectCodec(PayloadCodec, WithSerializationContext):
             return self
         bound = self._bound.get(workflow_id)
         if bound is None:
-            subject = session_subject(workflow_id)
+            subject = workflow_subject(workflow_id)
             bound = object.__new__(SubjectCodec)
             bound.__dict__.update(self.__dict__)  # the store and the caches are shared
             bound._subject = subject

@@ -21,7 +21,8 @@ from workflows.contracts import (
     Turn,
     Write,
 )
-from workflows.session import SessionWorkflow, session_search_attributes, session_workflow_id
+from workflows.ids import chain_workflow_id, session_workflow_id, workflow_subject
+from workflows.session import SessionWorkflow, session_search_attributes
 from workflows.steps import run_step
 
 __all__ = [
@@ -45,8 +46,10 @@ __all__ = [
     "SubTeam",
     "Turn",
     "Write",
+    "chain_workflow_id",
     "run_step",
     "session_search_attributes",
     "session_workflow_id",
     "team_search_attributes",
+    "workflow_subject",
 ]

@@ -140,6 +140,13 @@ class ChainSpec(_Contract):
     def _check_names(cls, value: str) -> str:
         return _name(value)
 
+    @field_validator("user")
+    @classmethod
+    def _check_user(cls, value: str | None) -> str | None:
+        # The user names the namespace its facts go to and, with encryption, the data key
+        # its payloads are sealed under (`workflows.ids.chain_workflow_id`).
+        return value if value is None else check_segment(value, "user")
+
     @model_validator(mode="after")
     def _agents_known(self) -> ChainSpec:
         if self.resume is not None and self.resume.next_node >= len(self.nodes):

@@ -27,6 +27,7 @@ with workflow.unsafe.imports_passed_through():
         WriteInput,
     )
     from workflows.contracts import Reply, SessionEnd, SessionInput, SessionState, Turn
+    from workflows.ids import session_workflow_id as session_workflow_id  # re-exported
     from workflows.links import inspector_link
     from workflows.search_attributes import AGENT, SESSION, TENANT, upsert_missing
     from workflows.steps import (
@@ -51,11 +52,6 @@ FALLBACK_COMPACTION_MODEL = "scripted"
 # The workflow.patched id guarding the session's record in memory (`SessionRecord`, opened
 # at a fresh start, written again at the end): runs recorded before it replay without it.
 SESSION_RECORD_PATCH = "session-record"
-
-
-def session_workflow_id(tenant: str, session: str) -> str:
-    """The one workflow id of a session: starting it twice finds the running one."""
-    return f"session:{tenant}:{session}"
 
 
 def session_search_attributes(inp: SessionInput) -> TypedSearchAttributes:

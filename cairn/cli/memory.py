@@ -24,6 +24,7 @@ from memory import CommitRecord, Entry, MemoryRef, MemoryStore, SearchHit
 from memory.embedding import EmbeddingConfig
 from memory.engine import create_store_engine
 from memory.namespace import parse
+from workflows.ids import session_workflow_id
 
 if TYPE_CHECKING:
     from activities.contracts import StepRecord
@@ -401,7 +402,10 @@ async def _session_ids(store: MemoryStore, name: str) -> list[str]:
         return []
     found: list[str] = []
     for tenant in sorted(await _tenant_counts(store)):
-        candidate = f"session:{tenant}:{name}"
+        try:
+            candidate = session_workflow_id(tenant, name)
+        except ValueError:
+            return []
         if await store.list_commits(workflow_id=candidate, limit=1):
             found.append(candidate)
     return found
