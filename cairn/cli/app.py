@@ -311,12 +311,21 @@ def run_workflow(
     wait: Annotated[
         bool, typer.Option("--wait/--no-wait", help="Wait for the result and print it.")
     ] = True,
+    user: Annotated[
+        str | None,
+        typer.Option(
+            "--user",
+            help="chain only: the user it acts for; its id becomes chain:<tenant>:<user>:"
+            "<name>-<random>, and forgetting the user shreds its history.",
+        ),
+    ] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Start a workflow, follow it and print its result; exit 1 if it fails or is rejected.
 
     chain: the input is a ChainSpec (a team as data); prints each step's agent, verdict,
     commit and output, and how to answer an approval it waits for (`cairn approve`).
+    With --user (or the spec's user) it acts for that user.
     session: the input is a SessionInput; starts the session (or finds it running). Any
     other name is a workflow type, e.g. one of yours loaded by CAIRN_EXTENSIONS, given its
     argument as JSON. Examples: cairn run chain --input @team.json;
@@ -334,6 +343,8 @@ def run_workflow(
         settings = _settings()
         if task_queue:
             settings = settings.model_copy(update={"task_queue": task_queue})
+        if user is not None and workflow != "chain":
+            raise ValueError("--user applies to chains; a session's user is its input's user")
         with _tracing() as tracing:
             if workflow == "chain":
                 console = None if as_json else stdout
@@ -344,6 +355,7 @@ def run_workflow(
                     console=console,
                     tracing=tracing,
                     wait=wait,
+                    user=user,
                 )
                 return view
             if workflow == "session":

@@ -36,6 +36,7 @@ from cairn.cli.approvals import read_decisions, waiting_line
 from cairn.cli.memory import View, add_row
 from cairn.runtime import Settings, connect
 from cairn.telemetry import Telemetry
+from memory.namespace import check_segment
 from workflows.chain import ChainWorkflow, team_search_attributes
 from workflows.contracts import (
     ChainProgress,
@@ -47,6 +48,7 @@ from workflows.contracts import (
     SessionState,
     Turn,
 )
+from workflows.ids import chain_workflow_id, check_chain_workflow_id
 from workflows.session import SessionWorkflow, session_search_attributes, session_workflow_id
 
 POLL_INTERVAL = 0.2
@@ -92,7 +94,12 @@ async def start_chain(
 
     A workflow id names its run namespace in memory, so an id is reused only to rerun a
     chain that failed, never to mix a second run's outputs into a completed one's.
+
+    Raises:
+        ValueError: ``workflow_id`` does not carry the chain's user (`chain_workflow_id`), or
+            carries a subject for a chain without one.
     """
+    check_chain_workflow_id(workflow_id, spec.tenant, spec.user)
     return await client.start_workflow(
         ChainWorkflow.run,
         spec,
@@ -201,14 +208,22 @@ async def run_chain(
     console: Console | None,
     tracing: Telemetry | None = None,
     wait: bool = True,
+    user: str | None = None,
 ) -> tuple[View, bool]:
     """``cairn run chain``: start a team, print progress on ``console``, return its result.
 
+    ``user`` (``--user``) makes the chain act for that user, as the spec's ``user`` does.
     Returns the view and whether the chain completed (False when an approval rejected it).
     """
     spec = ChainSpec.model_validate_json(text)
+    if user is not None:
+        if spec.user not in (None, user):
+            raise ValueError(f"--user {user!r} differs from the chain's user {spec.user!r}")
+        spec = spec.model_copy(update={"user": check_segment(user, "user")})
+    suffix = uuid.uuid4().hex[:8]
+    workflow_id = workflow_id or chain_workflow_id(spec.tenant, spec.name, suffix, user=spec.user)
+    check_chain_workflow_id(workflow_id, spec.tenant, spec.user)
     client = await client_for(settings, tracing)
-    workflow_id = workflow_id or f"{spec.name}-{uuid.uuid4().hex[:8]}"
     handle = await start_chain(
         client, spec, workflow_id=workflow_id, task_queue=settings.task_queue
     )

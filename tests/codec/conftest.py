@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import os
 from typing import Any
 
+import httpx
 import pytest
+from google.protobuf import json_format
 from google.protobuf.message import Message
 from temporalio.api.common.v1 import Payload
 from temporalio.api.history.v1 import History
@@ -64,3 +68,15 @@ def payloads_of(message: Message) -> list[Payload]:
             if isinstance(item, Message):
                 found.extend(payloads_of(item))
     return found
+
+
+async def shown_by_codec_server(
+    http: httpx.Client, url: str, token: str, history: History
+) -> bytes:
+    """The data of every payload of ``history`` as the codec server at ``url`` decodes it."""
+    body = {"payloads": [json_format.MessageToDict(p) for p in payloads_of(history)]}
+    response = await asyncio.to_thread(
+        http.post, f"{url}/default/decode", json=body, headers={"Authorization": f"Bearer {token}"}
+    )
+    assert response.status_code == 200
+    return b"".join(base64.b64decode(p.get("data", "")) for p in response.json()["payloads"])

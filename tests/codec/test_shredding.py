@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import json
 import os
 import subprocess
 import sys
@@ -39,6 +38,7 @@ from tests.codec.conftest import (
     encrypted_client,
     history_of,
     payloads_of,
+    shown_by_codec_server,
     subject_codec,
 )
 from tests.workflows.harness import TENANT, Team
@@ -106,22 +106,10 @@ async def test_the_codec_server_shows_the_forgotten_marker_and_other_users_turns
 ) -> None:
     ada, bob, canary = forgotten
     with serve_codec(codec, port=0, token=TOKEN) as server, httpx.Client() as http:
-        bodies = {}
-        for name, inp in (("ada", ada), ("bob", bob)):
-            history = await history_of(team, inp)
-            request = {"payloads": [json_format.MessageToDict(p) for p in payloads_of(history)]}
-            response = await asyncio.to_thread(
-                http.post,
-                f"{server.url}/default/decode",
-                json=request,
-                headers={"Authorization": f"Bearer {TOKEN}"},
-            )
-            assert response.status_code == 200
-            bodies[name] = response.text
-    ada_data, bob_data = (
-        b"".join(base64.b64decode(p.get("data", "")) for p in json.loads(body)["payloads"])
-        for body in (bodies["ada"], bodies["bob"])
-    )
+        ada_data, bob_data = [
+            await shown_by_codec_server(http, server.url, TOKEN, await history_of(team, inp))
+            for inp in (ada, bob)
+        ]
     assert canary.encode() not in ada_data and b"forgotten" in ada_data
     assert b"bob-was-here" in bob_data and b"forgotten" not in bob_data
 
