@@ -19,8 +19,8 @@ __all__ = [
     "workflow_subject",
 ]
 
-_SESSION = "session:"
-_CHAIN = "chain:"
+_SESSION = "session"
+_CHAIN = "chain"
 _COLON = "%3A"
 
 
@@ -38,7 +38,7 @@ def session_workflow_id(tenant: str, session: str) -> str:
     Raises:
         InvalidInput: ``tenant`` or ``session`` is not a namespace segment.
     """
-    return f"{_SESSION}{_part(tenant, 'tenant')}:{check_segment(session, 'session')}"
+    return f"{_SESSION}:{_part(tenant, 'tenant')}:{check_segment(session, 'session')}"
 
 
 def chain_workflow_id(tenant: str, name: str, suffix: str, *, user: str | None = None) -> str:
@@ -53,7 +53,7 @@ def chain_workflow_id(tenant: str, name: str, suffix: str, *, user: str | None =
     run = f"{check_segment(name, 'name')}-{suffix}"
     if user is None:
         return run
-    return f"{_CHAIN}{_part(tenant, 'tenant')}:{_part(user, 'user')}:{run}"
+    return f"{_CHAIN}:{_part(tenant, 'tenant')}:{_part(user, 'user')}:{run}"
 
 
 def workflow_subject(workflow_id: str) -> Namespace | None:
@@ -65,10 +65,10 @@ def workflow_subject(workflow_id: str) -> Namespace | None:
     kind, _, rest = workflow_id.partition(":")
     tenant, sep, rest = rest.partition(":")
     try:
-        if kind == "session" and sep:
+        if kind == _SESSION and sep:
             return (_unpart(tenant, "tenant"), "session", check_segment(rest, "session"))
         user, sep, run = rest.partition(":")
-        if kind == "chain" and sep and run:
+        if kind == _CHAIN and sep and run:
             return (_unpart(tenant, "tenant"), "user", _unpart(user, "user"))
     except ValueError:
         pass
