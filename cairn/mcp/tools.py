@@ -22,7 +22,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, JsonValue
 from activities.contracts import run_namespace
 from cairn.cli.memory import step_json, workflow_commits
 from cairn.mcp import views
-from cairn.mcp.access import readable_entries
+from cairn.mcp.access import readable_namespaces
 from memory import (
     CommitRecord,
     MemoryRef,
@@ -94,7 +94,7 @@ class Namespaces(BaseModel):
 
     model_config = ConfigDict(frozen=True)
     namespaces: tuple[NamespaceCount, ...]
-    truncated: bool = Field(description="More remained than were scanned or shown.")
+    truncated: bool = Field(description="More readable namespaces remained than ``limit``.")
 
 
 class Steps(BaseModel):
@@ -256,16 +256,15 @@ class MemoryTools:
             int, Field(description="At most this many namespaces.", ge=1, le=500)
         ] = 100,
     ) -> Namespaces:
-        """The readable namespaces holding entries, with how many each holds."""
+        """The readable namespaces holding entries, with how many each holds.
+
+        A namespace holding only streams (a transcript, an event log) and no entries is not
+        listed; read its stream with ``transcript``.
+        """
         with answering():
-            entries, truncated = await readable_entries(self.memory, self._prefix(prefix))
-        counts: dict[Namespace, int] = {}
-        for entry in entries:
-            counts[entry.namespace] = counts.get(entry.namespace, 0) + 1
-        shown = [NamespaceCount(namespace="/".join(n), entries=k) for n, k in counts.items()]
-        return Namespaces(
-            namespaces=tuple(shown[:limit]), truncated=truncated or len(shown) > limit
-        )
+            counts = await readable_namespaces(self.memory, self._prefix(prefix), limit=limit + 1)
+        shown = [NamespaceCount(namespace="/".join(n), entries=k) for n, k in counts]
+        return Namespaces(namespaces=tuple(shown[:limit]), truncated=len(shown) > limit)
 
     async def transcript(
         self,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from memory import MemoryStore, NotFound
+from memory import MemoryStore, NotFound, Provenance
 from tests.mcp.conftest import GRANTS, WRITABLE, error, failing_server, over_stdio
 
 
@@ -29,6 +29,27 @@ async def test_another_tenant_is_unreachable_by_every_read(seeded_sqlite: str) -
         for name, args in calls.items():
             message = error(await client.call_tool(name, args))
             assert "may not read 'globex" in message, (name, message)
+
+
+async def test_namespaces_a_grant_may_not_read_never_take_a_listings_place(
+    seeded_sqlite: str,
+) -> None:
+    hr = Provenance(tenant="acme", agent="hr")
+    async with await MemoryStore.open(seeded_sqlite) as store, store.commit(provenance=hr) as c:
+        for i in range(10):  # all listed before acme/team and acme/user, none readable
+            c.put(("acme", "archive", f"n-{i}"), "k", i)
+        c.put(("acme", "team", "u-7"), "k", 1)
+    grants = ("--tenant", "acme", "--read", "acme/*/u-7")
+    async with over_stdio(seeded_sqlite, *grants) as client:
+        first = await client.call_tool("list_namespaces", {"limit": 1})
+        both = await client.call_tool("list_namespaces", {"limit": 2})
+    assert first.structured_content == {
+        "namespaces": [{"namespace": "acme/team/u-7", "entries": 1}],
+        "truncated": True,
+    }
+    listed = [n["namespace"] for n in both.structured_content["namespaces"]]
+    assert listed == ["acme/team/u-7", "acme/user/u-7"]
+    assert both.structured_content["truncated"] is False
 
 
 async def test_a_write_outside_the_write_grants_is_refused_and_writes_nothing(
