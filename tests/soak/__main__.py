@@ -50,9 +50,20 @@ def _libpq(url: str) -> str:
     return url.replace("postgresql+psycopg://", "postgresql://", 1)
 
 
+class NoPostgres(RuntimeError):
+    """The soak's PostgreSQL server cannot be reached: the run fails, it never skips."""
+
+
 def create_schema() -> tuple[str, str]:
     schema = f"cairn_soak_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(_libpq(POSTGRES_URL), autocommit=True) as conn:
+    try:
+        conn = psycopg.connect(_libpq(POSTGRES_URL), autocommit=True, connect_timeout=10)
+    except psycopg.OperationalError as error:
+        raise NoPostgres(
+            f"PostgreSQL at {POSTGRES_URL} is unreachable (set CAIRN_TEST_POSTGRES_URL to "
+            f"another server): {error}"
+        ) from error
+    with conn:
         conn.execute(f'CREATE SCHEMA "{schema}"')
     sep = "&" if "?" in POSTGRES_URL else "?"
     return schema, f"{POSTGRES_URL}{sep}options=-csearch_path%3D{schema}"
@@ -75,6 +86,25 @@ def throughput(load: Load, start: float, end: float) -> dict[str, float]:
     rates = {kind: round(n / (end - start), 2) for kind, n in sorted(kinds.items())}
     rates["total"] = round(sum(kinds.values()) / (end - start), 2)
     return rates
+
+
+def workflows(*loads: Load) -> dict[str, Any]:
+    """Workflows started and completed, by kind and phase (a session slot whose phase ended
+    before its first turn started none)."""
+    out: dict[str, Any] = {"started": 0, "completed": 0}
+    for load in loads:
+        sessions = [s for s in load.sessions if s.sent]
+        counts = {
+            "chains": len(load.chains),
+            "chains_full": sum(c.full for c in load.chains),
+            "sessions": len(sessions),
+            "completed": sum(c.result is not None for c in load.chains)
+            + sum(s.end is not None for s in sessions),
+        }
+        out[load.phase] = counts
+        out["started"] += counts["chains"] + counts["sessions"]
+        out["completed"] += counts["completed"]
+    return out
 
 
 def recovery(faults: Faults, steps: list[float]) -> dict[str, dict[str, Any]]:
@@ -145,6 +175,7 @@ class Soak:
             await asyncio.wait_for(running, DRAIN_SECONDS + 60)
         except TimeoutError:
             print(f"[soak] {name}: in-flight work did not finish within the drain")
+        print(f"[soak] {name}: drained in {time.monotonic() - end:.0f}s")
         return load, throughput(load, start, end)
 
     async def run(self) -> dict[str, Any]:
@@ -161,7 +192,9 @@ class Soak:
             self.writer_store = await MemoryStore.open(via_proxy, pool_size=4, migrate=False)
             env = worker_env(self.server.address, self.task_queue, via_proxy, self.calls)
             workers = Workers(self.tmp, env)
+            began = time.monotonic()
             await workers.start_all()
+            print(f"[soak] {len(workers.procs)} workers ready in {time.monotonic() - began:.0f}s")
             faults = Faults(
                 args.seed, workers, self.proxy, self.server, self.fault_log, kinds=args.kinds
             )
@@ -189,8 +222,6 @@ class Soak:
         rate: dict[str, float],
         codes: list[int | None],
     ) -> dict[str, Any]:
-        chains = len(base.chains) + len(load.chains)
-        sessions = len(base.sessions) + len(load.sessions)
         return {
             "profile": {
                 "seconds": self.args.seconds,
@@ -201,7 +232,7 @@ class Soak:
                     k: getattr(self.args, k) for k in ("chains", "sessions", "users", "writers")
                 },
             },
-            "workflows": {"chains": chains, "sessions": sessions, "total": chains + sessions},
+            "workflows": workflows(base, load),
             "steps": findings.steps,
             "turns": sum(len(s.replies) for s in (*base.sessions, *load.sessions)),
             "memory_ops": {
@@ -227,6 +258,7 @@ class Soak:
                     if base
                 },
             },
+            "approval_refusals": [*base.refusals, *load.refusals],
             "anomalies": len(findings.anomalies),
             "anomaly_list": findings.anomalies[:50],
             "fault_log": str(self.fault_log),
@@ -245,9 +277,9 @@ def main() -> int:
         default=KINDS,
         help=f"comma-separated fault kinds (default all: {','.join(KINDS)})",
     )
-    parser.add_argument("--chains", type=int, default=12, help="concurrent chain drivers")
-    parser.add_argument("--sessions", type=int, default=8, help="concurrent conversations")
-    parser.add_argument("--users", type=int, default=3, help="users per session")
+    parser.add_argument("--chains", type=int, default=24, help="concurrent chain drivers")
+    parser.add_argument("--sessions", type=int, default=20, help="concurrent conversations")
+    parser.add_argument("--users", type=int, default=2, help="users per session")
     parser.add_argument("--writers", type=int, default=4, help="direct memory writers")
     args = parser.parse_args()
     if args.full:
@@ -258,15 +290,28 @@ def main() -> int:
     logging.getLogger("psycopg.pool").setLevel(logging.CRITICAL)
     quiet = TelemetryFilter(core_level="ERROR", other_level="ERROR")
     Runtime.set_default(Runtime(telemetry=TelemetryConfig(logging=LoggingConfig(filter=quiet))))
+    began = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="cairn-soak-") as tmp:
-        report = asyncio.run(Soak(args, Path(tmp)).run())
-        report["fault_log_lines"] = Path(report.pop("fault_log")).read_text().splitlines()
+        try:
+            report = asyncio.run(Soak(args, Path(tmp)).run())
+        except NoPostgres as error:
+            print(f"[soak] FAILED: {error}", file=sys.stderr)
+            return 2
+        log = Path(report.pop("fault_log"))
+        report["fault_log_lines"] = log.read_text().splitlines() if log.exists() else []
+    report["wall_seconds"] = round(time.monotonic() - began, 1)
     RESULTS.mkdir(parents=True, exist_ok=True)
     out = RESULTS / f"soak-{time.strftime('%Y%m%d-%H%M%S')}.json"
     out.write_text(json.dumps(report, indent=2))
     shown = {k: v for k, v in report.items() if k != "fault_log_lines"}
     print(json.dumps(shown, indent=2))
     print(f"[soak] report: {out}")
+    print(
+        f"[soak] {report['workflows']['started']} workflows started, "
+        f"{report['workflows']['completed']} completed; {report['steps']} steps, "
+        f"{report['turns']} turns; faults {report['faults']}; "
+        f"{report['anomalies']} anomalies; {report['wall_seconds']}s"
+    )
     if report["anomalies"]:
         print(f"[soak] {report['anomalies']} anomalies", file=sys.stderr)
         return 1
