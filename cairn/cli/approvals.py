@@ -14,7 +14,7 @@ from temporalio.client import Client, WorkflowExecutionStatus, WorkflowUpdateFai
 from temporalio.exceptions import FailureError
 
 from activities.contracts import run_namespace
-from cairn.cli.errors import one_line
+from cairn.cli.errors import one_line, workflow_must_exist
 from cairn.cli.memory import View
 from memory import MemoryStore, MemoryStoreError
 from workflows.chain import ChainWorkflow
@@ -37,8 +37,6 @@ def waiting_line(workflow_id: str, approval: str) -> str:
 
 async def decide(client: Client, workflow_id: str, decision: Decision) -> View:
     """Send ``decision`` to the chain ``workflow_id`` and wait for it to be accepted."""
-    from cairn.cli.runs import workflow_must_exist
-
     handle = client.get_workflow_handle_for(ChainWorkflow.run, workflow_id)
     with workflow_must_exist(workflow_id, client.namespace):
         described = await handle.describe()

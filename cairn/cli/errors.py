@@ -28,6 +28,21 @@ def one_line(text: str) -> str:
     return "; ".join(lines[:3]) if lines else ""
 
 
+@contextlib.contextmanager
+def workflow_must_exist(workflow_id: str, namespace: str) -> Iterator[None]:
+    """Turn Temporal's NOT_FOUND for ``workflow_id`` into a `LookupError` naming it."""
+    try:
+        yield
+    except Exception as error:
+        from temporalio.service import RPCError, RPCStatusCode
+
+        if isinstance(error, RPCError) and error.status == RPCStatusCode.NOT_FOUND:
+            raise LookupError(
+                f"no workflow {workflow_id!r} in Temporal namespace {namespace!r}"
+            ) from None
+        raise
+
+
 def _failure(error: BaseException) -> str:
     """The innermost message of a Temporal failure chain (what actually went wrong)."""
     from temporalio.exceptions import FailureError

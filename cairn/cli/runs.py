@@ -8,10 +8,9 @@ settings to connect with; each command returns a `View`. A workflow that does no
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import sys
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 from urllib.parse import quote
@@ -30,9 +29,10 @@ from temporalio.client import (
     WorkflowQueryFailedError,
 )
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
-from temporalio.service import RPCError, RPCStatusCode
+from temporalio.service import RPCError
 
 from cairn.cli.approvals import read_decisions, waiting_line
+from cairn.cli.errors import workflow_must_exist
 from cairn.cli.memory import View, add_row
 from cairn.runtime import Settings, connect
 from cairn.telemetry import Telemetry
@@ -60,19 +60,6 @@ def ui_link(ui_url: str, namespace: str, workflow_id: str) -> str:
     return (
         f"{ui_url}/namespaces/{quote(namespace, safe='')}/workflows/{quote(workflow_id, safe='')}"
     )
-
-
-@contextlib.contextmanager
-def workflow_must_exist(workflow_id: str, namespace: str) -> Iterator[None]:
-    """Turn Temporal's NOT_FOUND for ``workflow_id`` into a `LookupError` naming it."""
-    try:
-        yield
-    except RPCError as error:
-        if error.status == RPCStatusCode.NOT_FOUND:
-            raise LookupError(
-                f"no workflow {workflow_id!r} in Temporal namespace {namespace!r}"
-            ) from None
-        raise
 
 
 async def has_worker(client: Client, task_queue: str) -> bool:
