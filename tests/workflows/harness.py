@@ -15,7 +15,7 @@ from temporalio.client import Client, WithStartWorkflowOperation, WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.worker import Worker
 
-from activities import AgentRegistry
+from activities import AgentContext, AgentOutput, AgentRegistry
 from activities.contracts import AgentSpec, StepRecord
 from cairn.runtime import Settings, build_worker
 from memory import CommitRecord, MemoryStore
@@ -37,6 +37,22 @@ def agent(name: str, model: str = "scripted", **kw: Any) -> AgentSpec:
 
 def run_ns(workflow_id: str) -> tuple[str, ...]:
     return (TENANT, "run", workflow_id)
+
+
+def gated_agent(
+    registry: AgentRegistry, name: str, text: str = "done"
+) -> tuple[asyncio.Event, asyncio.Event]:
+    """Register a Python agent that sets the first event when called and answers ``text``
+    once the second is set."""
+    started, release = asyncio.Event(), asyncio.Event()
+
+    @registry.agent(name)
+    async def gated(ctx: AgentContext) -> AgentOutput:
+        started.set()
+        await release.wait()
+        return AgentOutput(text=text)
+
+    return started, release
 
 
 async def wait_until(probe: Callable[[], Awaitable[T]], *, timeout: float = 20.0) -> T:

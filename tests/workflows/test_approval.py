@@ -13,7 +13,15 @@ from temporalio.exceptions import ApplicationError
 
 from activities import AgentContext, AgentOutput
 from memory import NotFound
-from tests.workflows.harness import TENANT, Team, agent, history_events, run_ns, wait_until
+from tests.workflows.harness import (
+    TENANT,
+    Team,
+    agent,
+    gated_agent,
+    history_events,
+    run_ns,
+    wait_until,
+)
 from workflows.chain import ChainWorkflow
 from workflows.contracts import Approval, ChainSpec, Decision, Step
 
@@ -111,14 +119,7 @@ async def test_timeout_applies_the_default(
 async def test_decide_without_a_matching_pending_approval_is_rejected(
     team: Team, publisher_saw: list[str]
 ) -> None:
-    started, release = asyncio.Event(), asyncio.Event()
-
-    @team.registry.agent("slow")
-    async def slow(ctx: AgentContext) -> AgentOutput:
-        started.set()
-        await release.wait()
-        return AgentOutput(text="done")
-
+    started, release = gated_agent(team.registry, "slow")
     spec = approval_chain().model_copy(
         update={
             "agents": (*approval_chain().agents, agent("slow", "python:slow")),
