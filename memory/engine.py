@@ -30,6 +30,18 @@ def _sqlite_connect(dbapi_conn: Any, _record: Any, *, busy_ms: int = 30_000) -> 
     cur.close()
 
 
+# Set once per PostgreSQL connection, not per query (a round trip each): pgvector's iterative
+# index scans keep walking the HNSW graph until enough rows pass a search's filters (pgvector
+# 0.8). Without pgvector the setting is an unused placeholder.
+PG_SESSION_SETTINGS = "SET hnsw.iterative_scan = relaxed_order"
+
+
+def _postgres_connect(dbapi_conn: Any, _record: Any) -> None:
+    dbapi_conn.execute(PG_SESSION_SETTINGS)
+    # Committed: the pool's rollback on check-in would otherwise undo it.
+    dbapi_conn.commit()
+
+
 def create_store_engine(url: str, *, pool_size: int = 8) -> Engine:
     """An engine for ``sqlite:///path`` or ``postgresql+psycopg://...`` set up for the store.
 
@@ -60,7 +72,7 @@ def create_store_engine(url: str, *, pool_size: int = 8) -> Engine:
         # No pre-ping: it would cost a round trip per operation. A connection the server has
         # dropped fails on its first statement instead, and `memory.runner` retries that once;
         # recycling connections after half an hour keeps idle-timeout drops rare.
-        return create_engine(
+        engine = create_engine(
             parsed,
             pool_size=pool_size,
             max_overflow=0,
@@ -68,6 +80,8 @@ def create_store_engine(url: str, *, pool_size: int = 8) -> Engine:
             pool_timeout=30,
             connect_args={"connect_timeout": 10},
         )
+        event.listen(engine, "connect", _postgres_connect)
+        return engine
     raise InvalidInput(
         f"unsupported memory URL scheme {parsed.drivername!r}; use sqlite or postgresql"
     )

@@ -29,7 +29,7 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 from sqlalchemy import Connection, Engine, exc, text
 
 from memory.driver import Read, Statement
-from memory.engine import create_writer_engine, sqlite_reader, unavailable
+from memory.engine import PG_SESSION_SETTINGS, create_writer_engine, sqlite_reader, unavailable
 from memory.errors import MemoryStoreError, StoreUnavailable
 
 T = TypeVar("T")
@@ -142,6 +142,7 @@ class _AsyncReader:
             max_size=engine.pool.size(),  # type: ignore[attr-defined]
             open=False,
             name="cairn-memory-reads",
+            configure=_configure,
         )
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -173,6 +174,11 @@ class _AsyncReader:
     async def close(self) -> None:
         if self._loop is not None and self._loop is asyncio.get_running_loop():
             await self._pool.close()
+
+
+async def _configure(conn: psycopg.AsyncConnection[Any]) -> None:
+    """What `memory.engine` sets on every PostgreSQL connection, on a new pooled one."""
+    await conn.execute(PG_SESSION_SETTINGS)
 
 
 class _Deferred:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import functools
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
@@ -65,7 +66,7 @@ from memory.semantic import (
     fuse,
     make_check,
 )
-from memory.vector_index import nearest
+from memory.vector_index import nearest, nearest_hnsw
 
 M = TypeVar("M", bound=BaseModel)
 T = TypeVar("T")
@@ -525,6 +526,12 @@ class MemoryStore:
 
         async def vector(model: Model) -> builtins.list[SearchHit]:
             query = await self.semantic.query_vector(model.embedder, text)
+            pgvector = vectors.pgvector_known(self._runner.engine)
+            if pgvector is None:
+                pgvector = await self._run(vectors.has_pgvector)
+            if pgvector:
+                read = functools.partial(self._runner.read, point=True)
+                return await nearest_hnsw(read, model.index.model, query, ns, keep, limit, now)
             return await self._run(nearest, model.index, query, ns, keep, limit, now)
 
         # The rankings are independent: run them side by side on the worker threads.

@@ -1,5 +1,8 @@
 """Nearest entries by vector: an exact numpy scan (SQLite, PostgreSQL without pgvector) or HNSW.
 
+With pgvector (`nearest_hnsw`) each try is one statement that walks the index, drops versions
+that are not current and live, and returns their values: a point read, run on the event loop.
+
 The exact scan keeps an in-process copy of one model's stored vectors (`VectorIndex`), brought
 up to date incrementally by row id before each search: the rows of a commit become visible in
 id order on both backends (SQLite has one writer; PostgreSQL commits hold the commit lock while
@@ -12,7 +15,7 @@ from __future__ import annotations
 
 import functools
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -22,7 +25,7 @@ from pydantic import JsonValue
 from sqlalchemy import Connection, DateTime, bindparam, func, select, text
 
 from memory import schema, vectors
-from memory.driver import Statement
+from memory.driver import Read, Statement
 from memory.embedding.base import Vectors
 from memory.namespace import Namespace, decode, prefix_bounds
 from memory.records import SearchHit, trusted
@@ -30,6 +33,9 @@ from memory.values import loads
 
 Check = Callable[[str, JsonValue, tuple[str, ...]], bool]
 """A hit filter: ``(key, value, tags) -> keep``."""
+
+ReadRows = Callable[[Read[list[tuple[Any, ...]]]], Awaitable[list[tuple[Any, ...]]]]
+"""Runs a one-statement read (`memory.runner.Runner.read`, as a point read)."""
 
 Candidate = tuple[str, str, int, float]
 """``(stored namespace, key, version, cosine similarity)``."""
@@ -212,8 +218,6 @@ def nearest(
     now: datetime,
 ) -> list[SearchHit]:
     """The ``limit`` current entries under ``prefix`` nearest to ``query`` that ``keep`` keeps."""
-    if vectors.has_pgvector(conn):
-        return _nearest_hnsw(conn, index.model, query, prefix, keep, limit, now)
     top = index.refresh(conn)
     positions, scores = index.scored(query, prefix)
     hits: list[SearchHit] = []
@@ -233,8 +237,8 @@ def nearest(
     return hits[:limit]
 
 
-def _nearest_hnsw(
-    conn: Connection,
+async def nearest_hnsw(
+    read: ReadRows,
     model: str,
     query: Vectors,
     prefix: Namespace,
@@ -242,13 +246,18 @@ def _nearest_hnsw(
     limit: int,
     now: datetime,
 ) -> list[SearchHit]:
+    """`nearest` through pgvector's HNSW index, each try one statement that ``read`` runs."""
     hits: list[SearchHit] = []
     seen: list[tuple[str, str, int]] = []
-    batch = max(4 * limit, 32)
+    # The statement drops dead versions itself, so the first try asks for just ``limit``: only
+    # a tag or field filter can leave it short, and then a wider one follows.
+    batch = limit
     while len(hits) < limit:
-        found = vectors.nearest_pgvector(conn, model, query, prefix, seen, batch)
-        hits += _checked(conn, found, keep, now)[0]
-        seen += [c[:3] for c in found]
+        found = await read(vectors.nearest_pgvector(model, query, prefix, now, seen, batch))
+        hits += [
+            _hit(r[:6], float(r[6])) for r in found if keep(r[1], loads(r[4]), tuple(r[5].split()))
+        ]
+        seen += [(r[0], r[1], r[2]) for r in found]
         if len(found) < batch:
             break
         batch *= 4

@@ -13,15 +13,29 @@ exact numpy scan (`memory.vector_index`).
 
 from __future__ import annotations
 
+import functools
 import weakref
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Protocol
 
 import numpy as np
-from sqlalchemy import Connection, Engine, delete, exc, insert, select, text, tuple_
+from sqlalchemy import (
+    Connection,
+    DateTime,
+    Engine,
+    bindparam,
+    delete,
+    exc,
+    insert,
+    select,
+    text,
+    tuple_,
+)
 
 from memory import schema
+from memory.driver import Read, Statement
 from memory.embedding.base import Vectors
 from memory.embedding.config import EmbeddingConfig, select_config
 from memory.namespace import Namespace, prefix_bounds
@@ -225,6 +239,11 @@ def has_pgvector(conn: Connection) -> bool:
     return found
 
 
+def pgvector_known(engine: Engine) -> bool | None:
+    """The remembered `has_pgvector` answer for ``engine``; None before it was asked."""
+    return _PGVECTOR.get(engine)
+
+
 def forget_pgvector_state(conn: Connection) -> None:
     """Drop the remembered `has_pgvector` answer (the migration may just have changed it)."""
     _PGVECTOR.pop(conn.engine, None)
@@ -247,38 +266,53 @@ def ensure_hnsw(conn: Connection, dims: Sequence[int]) -> None:
         )
 
 
+@functools.lru_cache(maxsize=16)
+def _nearest_statement(dims: int) -> Statement:
+    """The HNSW search of vectors of length ``dims`` (see `nearest_pgvector`)."""
+    vec = f"CAST(:q AS vector({dims}))"
+    # One statement: the heads join drops superseded, deleted and expired versions while the
+    # index is walked (iterative scan), and the entries join brings the values along.
+    sql = text(
+        f"SELECT v.ns, v.key, v.version, e.commit_seq, e.value, e.tags,"
+        f" 1 - (v.embedding::vector({dims}) <=> {vec}) AS sim"
+        " FROM cairn_vectors AS v JOIN cairn_heads AS h"
+        "   ON h.ns = v.ns AND h.key = v.key AND h.version = v.version"
+        " JOIN cairn_entries AS e ON e.ns = h.ns AND e.key = h.key AND e.version = h.version"
+        f" WHERE v.dims = {dims} AND v.model = :model AND NOT h.deleted"
+        "   AND (h.expires_at IS NULL OR h.expires_at > :now)"
+        "   AND (v.ns = :exact OR (v.ns >= :low AND v.ns < :high))"
+        f" ORDER BY v.embedding::vector({dims}) <=> {vec} LIMIT :limit"
+    ).bindparams(bindparam("now", type_=DateTime(timezone=True)))
+    # Never prepared: a generic plan does not know the LIMIT and may skip the index.
+    return Statement(sql, prepare=False)
+
+
 def nearest_pgvector(
-    conn: Connection,
     model: str,
     query: Vectors,
     prefix: Namespace,
+    now: datetime,
     exclude: Sequence[tuple[str, str, int]],
     limit: int,
-) -> list[tuple[str, str, int, float]]:
-    """``(ns, key, version, similarity)`` of the nearest current versions, through HNSW."""
+) -> Read[list[tuple[Any, ...]]]:
+    """The read of the ``limit`` nearest current, live versions through HNSW, best first.
+
+    Its rows are ``(ns, key, version, commit_seq, value, tags, similarity)``; the versions in
+    ``exclude`` (found by an earlier, smaller read) are left out. One statement: a point read.
+    """
     dims = int(query.shape[0])
     exact, low, high = prefix_bounds(prefix)
-    # Iterative scans keep walking the graph until enough rows pass the filters (pgvector 0.8).
-    conn.exec_driver_sql("SET hnsw.iterative_scan = relaxed_order")
-    vec = f"CAST(:q AS vector({dims}))"
-    sql = (
-        f"SELECT v.ns, v.key, v.version, 1 - (v.embedding::vector({dims}) <=> {vec}) AS sim"
-        " FROM cairn_vectors AS v JOIN cairn_heads AS h"
-        "   ON h.ns = v.ns AND h.key = v.key AND h.version = v.version"
-        f" WHERE v.dims = {dims} AND v.model = :model AND NOT h.deleted"
-        "   AND (v.ns = :exact OR (v.ns >= :low AND v.ns < :high))"
-        f" ORDER BY v.embedding::vector({dims}) <=> {vec} LIMIT :limit"
-    )
     params: dict[str, Any] = {
         "q": literal(StoredVector(model, dims, to_blob(query))),
         "model": model,
+        "now": now,
     }
     params |= {"exact": exact, "low": low, "high": high, "limit": limit + len(exclude)}
     skip = set(exclude)
-    rows = [
-        (r[0], r[1], int(r[2]), float(r[3]))
-        for r in conn.execute(text(sql), params)
-        if (r[0], r[1], r[2]) not in skip
-    ]
-    # relaxed_order may return neighbours slightly out of order.
-    return sorted(rows, key=lambda r: -r[3])[:limit]
+
+    def build(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+        kept = [r for r in rows if (r[0], r[1], r[2]) not in skip]
+        # relaxed_order may return neighbours slightly out of order.
+        return sorted(kept, key=lambda r: -float(r[6]))[:limit]
+
+    return Read(_nearest_statement(dims), params, build)

@@ -9,6 +9,7 @@ import psycopg
 import pytest
 
 from memory import MemoryStore
+from tests.memory.conftest import Clock
 from tests.memory.semantic_helpers import NOTES, config, vector_rows
 
 
@@ -87,5 +88,29 @@ async def test_reindex_fills_the_pgvector_column(vector_schema_url: str) -> None
         assert await store.reindex(NOTES) == {"embedded": 2, "skipped": 0}
         hits = await store.search(NOTES, "morning tea", mode="vector", limit=1)
         assert [h.key for h in hits] == ["tea"]
+    finally:
+        await store.close()
+
+
+async def test_pgvector_search_drops_deleted_expired_and_filtered_entries(
+    vector_schema_url: str,
+) -> None:
+    """The HNSW statement excludes dead versions itself; a tag filter reads a wider batch."""
+    clock = Clock()
+    store = await MemoryStore.open(vector_schema_url, clock=clock, embedders=[config()])
+    try:
+        async with store.commit() as c:
+            for i in range(30):
+                c.put(NOTES, f"tea{i}", f"green tea number {i}", tags=["odd"] if i == 29 else [])
+            c.put(NOTES, "gone", "green tea gone")
+            c.put(NOTES, "old", "green tea old", ttl=10)
+        async with store.commit() as c:
+            c.delete(NOTES, "gone")
+        clock.advance(11)
+        hits = await store.search(NOTES, "green tea", mode="vector", limit=40)
+        assert {h.key for h in hits} == {f"tea{i}" for i in range(30)}
+        tagged = await store.search(NOTES, "green tea", mode="vector", tags=["odd"])
+        assert [h.key for h in tagged] == ["tea29"]
+        assert tagged[0].value == "green tea number 29"
     finally:
         await store.close()
