@@ -266,9 +266,9 @@ def ensure_hnsw(conn: Connection, dims: Sequence[int]) -> None:
         )
 
 
-@functools.lru_cache(maxsize=16)
-def _nearest_statement(dims: int) -> Statement:
-    """The HNSW search of vectors of length ``dims`` (see `nearest_pgvector`)."""
+@functools.lru_cache(maxsize=64)
+def _nearest_statement(dims: int, limit: int) -> Statement:
+    """The HNSW search of the ``limit`` nearest vectors of length ``dims``."""
     vec = f"CAST(:q AS vector({dims}))"
     # One statement: the heads join drops superseded, deleted and expired versions while the
     # index is walked (iterative scan), and the entries join brings the values along.
@@ -281,10 +281,11 @@ def _nearest_statement(dims: int) -> Statement:
         f" WHERE v.dims = {dims} AND v.model = :model AND NOT h.deleted"
         "   AND (h.expires_at IS NULL OR h.expires_at > :now)"
         "   AND (v.ns = :exact OR (v.ns >= :low AND v.ns < :high))"
-        f" ORDER BY v.embedding::vector({dims}) <=> {vec} LIMIT :limit"
+        f" ORDER BY v.embedding::vector({dims}) <=> {vec} LIMIT {int(limit)}"
     ).bindparams(bindparam("now", type_=DateTime(timezone=True)))
-    # Never prepared: a generic plan does not know the LIMIT and may skip the index.
-    return Statement(sql, prepare=False)
+    # Prepared from its fifth run (planning the joins cost 0.3 ms of a 1 ms query); the LIMIT is
+    # a literal so that the generic plan knows it and walks the index like the custom ones.
+    return Statement(sql)
 
 
 def nearest_pgvector(
@@ -307,7 +308,7 @@ def nearest_pgvector(
         "model": model,
         "now": now,
     }
-    params |= {"exact": exact, "low": low, "high": high, "limit": limit + len(exclude)}
+    params |= {"exact": exact, "low": low, "high": high}
     skip = set(exclude)
 
     def build(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
@@ -315,4 +316,4 @@ def nearest_pgvector(
         # relaxed_order may return neighbours slightly out of order.
         return sorted(kept, key=lambda r: -float(r[6]))[:limit]
 
-    return Read(_nearest_statement(dims), params, build)
+    return Read(_nearest_statement(dims, limit + len(exclude)), params, build)
