@@ -125,7 +125,7 @@ class CommitRecord(_Frozen):
 
 
 class SearchHit(_Frozen):
-    """A keyword search match: a current entry or a stream item."""
+    """A search match (keyword, vector or hybrid): a current entry or a stream item."""
 
     namespace: tuple[str, ...]
     key: str
