@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy import Connection, func, select, text, true
 
@@ -14,7 +14,7 @@ from memory.errors import InvalidInput
 from memory.namespace import Namespace, decode
 from memory.records import Provenance
 from memory.values import dumps
-from memory.writer import apply_commit, find_commit, under, unexpired
+from memory.writer import apply_commit, find_commit, remaining, under, unexpired
 
 
 def fork(
@@ -83,7 +83,7 @@ def snapshot_ops(
 
     # A copy expires when its original does: forking must not make data outlive its expiry.
     ops = [
-        Op("put", moved(r.ns), r.key, r.value, tuple(r.tags.split()), _remaining(r.expires_at, now))
+        Op("put", moved(r.ns), r.key, r.value, tuple(r.tags.split()), remaining(r.expires_at, now))
         for r in rows
     ]
     found = vectors.of_versions(conn, [(r.ns, r.key, r.version) for r in rows])
@@ -102,14 +102,6 @@ def snapshot_ops(
         )
     ]
     return ops, plan
-
-
-def _remaining(expires_at: datetime | None, now: datetime) -> timedelta | None:
-    if expires_at is None:
-        return None
-    # SQLite returns naive datetimes; every time Cairn stores is UTC.
-    aware = expires_at if expires_at.tzinfo else expires_at.replace(tzinfo=UTC)
-    return aware - now
 
 
 # Arbitrary but fixed: the first key of the advisory locks that serialize forks per tenant.

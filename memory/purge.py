@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, delete, insert, select, update
@@ -30,7 +30,7 @@ from memory.errors import NotFound
 from memory.namespace import decode
 from memory.records import Provenance, PurgeReport
 from memory.values import dumps
-from memory.writer import apply_commit, serialize_commits, unexpired, unindex
+from memory.writer import apply_commit, remaining, serialize_commits, unexpired, unindex
 
 Written = tuple[str, str, str, int]
 """What a commit wrote: ``(kind, stored namespace, key or stream, version or seq)``."""
@@ -187,9 +187,6 @@ def _restore(
     ).first()
     if row is None or row.deleted:
         return Op("delete", decode(ns), key), None
-    ttl: timedelta | None = None
-    if row.expires_at is not None:
-        expires = row.expires_at if row.expires_at.tzinfo else row.expires_at.replace(tzinfo=UTC)
-        ttl = expires - now
+    ttl = remaining(row.expires_at, now)
     op = Op("put", decode(ns), key, row.value, tuple(row.tags.split()), ttl)
     return op, (ns, key, row.version)

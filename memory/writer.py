@@ -13,7 +13,7 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from sqlalchemy import (
@@ -175,6 +175,15 @@ def apply_commit(
 def unexpired(table: Table, now: Any) -> Any:
     """SQL condition: the row of ``table`` has not expired at ``now``."""
     return or_(table.c.expires_at.is_(None), table.c.expires_at > now)
+
+
+def remaining(expires_at: datetime | None, now: datetime) -> timedelta | None:
+    """The time-to-live left at ``now`` of a stored ``expires_at`` (None: never expires)."""
+    if expires_at is None:
+        return None
+    # SQLite returns naive datetimes; every time Cairn stores is UTC.
+    aware = expires_at if expires_at.tzinfo else expires_at.replace(tzinfo=UTC)
+    return aware - now
 
 
 _BUMP_STREAM = _per_dialect(
