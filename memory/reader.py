@@ -31,7 +31,7 @@ from memory.records import (
     trusted,
 )
 from memory.values import loads
-from memory.writer import commit_writes, under
+from memory.writer import commit_writes, under, unexpired
 
 _PROVENANCE = (
     schema.commits.c.tenant,
@@ -98,10 +98,6 @@ def _entry(row: Sequence[Any], namespace: Namespace | None = None) -> Entry:
     )
 
 
-def _live(now: Any) -> Any:
-    return or_(schema.entries.c.expires_at.is_(None), schema.entries.c.expires_at > now)
-
-
 def _what(ns: Namespace, key: str) -> str:
     return f"{encode(ns)!r} key {key!r}"
 
@@ -129,7 +125,7 @@ _GET_AS_OF = Statement(
 _HISTORY = _VERSIONS.where(
     schema.entries.c.ns == bindparam("ns"),
     schema.entries.c.key == bindparam("key"),
-    _live(bindparam("now")),
+    unexpired(schema.entries, bindparam("now")),
 ).order_by(schema.entries.c.version)
 _HISTORY_ALL = Statement(_HISTORY)
 _HISTORY_LIMIT = Statement(_HISTORY.limit(bindparam("limit")))
