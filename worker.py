@@ -117,7 +117,7 @@ async def serve(
             embedders=store_embedders(settings),
         )
         try:
-            client = await connect(settings, tracing)
+            client = await connect(settings, tracing, store=store)
             worker = build_worker(client, store, settings, registry, extensions=extensions)
             async with worker:
                 health.ready = True

@@ -132,30 +132,37 @@ def store_embedders(settings: Settings) -> list[EmbeddingConfig]:
     return embedding_configs(embedder, settings.embed_namespaces)
 
 
-def data_converter(settings: Settings) -> DataConverter:
+def data_converter(settings: Settings, store: MemoryStore | None = None) -> DataConverter:
     """The pydantic data converter, encrypting payloads when keys are configured.
 
-    With keys, sessions' payloads are sealed under their data keys in the memory at
-    ``settings.memory_url`` (opened on the first one), so that forgetting a session or its
-    user shreds them (`cairn.subject_codec`); every other payload under the keys themselves.
+    With keys, sessions' payloads are sealed under their data keys in ``store`` (default: the
+    memory at ``settings.memory_url``, opened on the first one), so that forgetting a session
+    or its user shreds them (`cairn.subject_codec`); every other payload under the keys
+    themselves.
     """
     if settings.encryption_keys is None:
         return data_converter_with_codec(None)
     keys, active = keys_from_env_value(settings.encryption_keys.get_secret_value())
-    return subject_data_converter(SubjectCodec(EncryptionCodec(keys, active), settings.memory_url))
+    return subject_data_converter(
+        SubjectCodec(EncryptionCodec(keys, active), settings.memory_url if store is None else store)
+    )
 
 
-async def connect(settings: Settings, tracing: Telemetry | None = None) -> Client:
+async def connect(
+    settings: Settings, tracing: Telemetry | None = None, *, store: MemoryStore | None = None
+) -> Client:
     """Connect to Temporal; a failure is a `ConnectionError` naming the address.
 
     With ``tracing``, the client (and so every worker built on it) carries Temporal's tracing
-    interceptor and reports Temporal's SDK metrics.
+    interceptor and reports Temporal's SDK metrics. A process that already has the memory
+    store passes it as ``store``, so the payload codec reads data keys from it rather than
+    opening the store a second time.
     """
     tracing = tracing or Telemetry()
     try:
         return await Client.connect(
             **settings.temporal,
-            data_converter=data_converter(settings),
+            data_converter=data_converter(settings, store),
             interceptors=tracing.interceptors,
             runtime=tracing.runtime,
         )
