@@ -13,11 +13,11 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, insert, or_, select, text, tuple_
+from sqlalchemy import Connection, bindparam, func, insert, select, text, tuple_
 
 from memory import schema, vectors
 from memory.namespace import Namespace
-from memory.writer import serialize_commits, under
+from memory.writer import serialize_commits, under, unexpired
 
 
 def _missing_query(prefix: Namespace, models: Sequence[str], now: datetime) -> Any:
@@ -32,7 +32,7 @@ def _missing_query(prefix: Namespace, models: Sequence[str], now: datetime) -> A
         .select_from(schema.heads)
         .join(schema.entries, (h.ns == e.ns) & (h.key == e.key) & (h.version == e.version))
         .where(~h.deleted, ~has_vector)
-        .where(or_(h.expires_at.is_(None), h.expires_at > now))
+        .where(unexpired(schema.heads, now))
     )
     # An empty prefix is the whole store.
     return query.where(under(h.ns, prefix)) if prefix else query
