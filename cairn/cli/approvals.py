@@ -11,10 +11,9 @@ import shlex
 
 from rich.text import Text
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowUpdateFailedError
-from temporalio.exceptions import FailureError
 
 from activities.contracts import run_namespace
-from cairn.cli.errors import one_line, workflow_must_exist
+from cairn.cli.errors import innermost_failure, workflow_must_exist
 from cairn.cli.memory import View
 from memory import MemoryStore, MemoryStoreError
 from workflows.chain import ChainWorkflow
@@ -35,14 +34,6 @@ def waiting_line(workflow_id: str, approval: str) -> str:
     return f"waiting for approval {approval!r}: run `{command}` (or add --reject, --edit TEXT)"
 
 
-def _refusal(error: WorkflowUpdateFailedError) -> str:
-    """The workflow's own reason for refusing an update, on one line."""
-    cause = error.cause
-    while isinstance(cause, FailureError) and cause.cause is not None:
-        cause = cause.cause
-    return one_line(str(cause))
-
-
 async def decide(client: Client, workflow_id: str, decision: Decision) -> View:
     """Send ``decision`` to the chain ``workflow_id`` and wait for it to be accepted."""
     handle = client.get_workflow_handle_for(ChainWorkflow.run, workflow_id)
@@ -54,7 +45,7 @@ async def decide(client: Client, workflow_id: str, decision: Decision) -> View:
         try:
             ack = await handle.execute_update(ChainWorkflow.decide, decision)
         except WorkflowUpdateFailedError as error:
-            refusal = _refusal(error)
+            refusal = innermost_failure(error)
             # temporalio 1.35 validates an update before it applies the step completion that
             # arrived in the same workflow task, so a decision can be refused as "no pending
             # approval" while the chain is reaching that very approval. Once the chain says it
@@ -67,7 +58,7 @@ async def decide(client: Client, workflow_id: str, decision: Decision) -> View:
                 ack = await handle.execute_update(ChainWorkflow.decide, decision)
             except WorkflowUpdateFailedError as again:
                 raise ValueError(
-                    f"{workflow_id} did not accept the decision: {_refusal(again)}"
+                    f"{workflow_id} did not accept the decision: {innermost_failure(again)}"
                 ) from None
     verb = "approved" if ack.approved else "rejected"
     edited = " with an edit" if decision.edit is not None else ""

@@ -43,7 +43,7 @@ def workflow_must_exist(workflow_id: str, namespace: str) -> Iterator[None]:
         raise
 
 
-def _failure(error: BaseException) -> str:
+def innermost_failure(error: BaseException) -> str:
     """The innermost message of a Temporal failure chain (what actually went wrong)."""
     from temporalio.exceptions import FailureError
 
@@ -112,9 +112,9 @@ def describe(error: BaseException) -> str:
         case WorkflowAlreadyStartedError():
             return f"workflow {error.workflow_id!r} already exists; pass another --id"
         case WorkflowFailureError():
-            return f"the workflow failed: {_failure(error)}"
+            return f"the workflow failed: {innermost_failure(error)}"
         case WorkflowUpdateFailedError():
-            return f"the session did not accept the message: {_failure(error)}"
+            return f"the session did not accept the message: {innermost_failure(error)}"
         case WorkflowQueryFailedError():
             return f"the workflow could not answer: {one_line(str(error))}"
         case RPCError():
