@@ -127,6 +127,13 @@ async def read_log(store: MemoryStore, log: StreamLogRef, limit: int | None = No
     if limit == 0:
         return LogItems(items=[], seqs=[])
     live, _ = await _live(store, ns, stream)
+    return await _live_items(store, ns, stream, live, limit)
+
+
+async def _live_items(
+    store: MemoryStore, ns: tuple[str, ...], stream: str, live: _Live, limit: int | None
+) -> LogItems:
+    """The items ``live`` leaves visible (the last ``limit``, or all), oldest first."""
     hidden = set(live.popped)
     if limit is not None and limit + len(hidden) <= _PAGE:
         rows = await store.tail(ns, stream, limit + len(hidden))
@@ -195,7 +202,8 @@ async def pop_log(
 
     async def claim_newest(commit: Commit) -> None:
         live, version = await _live(store, ns, stream)
-        newest = await read_log(store, log, 1)
+        # Filter with the head just read: read_log would fetch it a second time.
+        newest = await _live_items(store, ns, stream, live, 1)
         if newest.seqs:
             seq = newest.seqs[0]
             popped = [s for s in live.popped if s > live.after]
