@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, bindparam, func, or_, select, tuple_
+from sqlalchemy import Connection, Row, bindparam, func, select, tuple_
 
 from memory import schema, search
 from memory.driver import Read, Rows, Statement
@@ -193,7 +193,7 @@ def list_entries(
         )
         .outerjoin(schema.commits, schema.commits.c.seq == schema.entries.c.commit_seq)
         .where(under(schema.heads.c.ns, prefix), ~schema.heads.c.deleted)
-        .where(or_(schema.heads.c.expires_at.is_(None), schema.heads.c.expires_at > now))
+        .where(unexpired(schema.heads, now))
     )
     for tag in tags:
         # Tags are validated segments (no spaces), stored space-separated.
@@ -217,7 +217,7 @@ def namespace_counts(
     stmt = (
         select(ns, func.count())
         .where(~schema.heads.c.deleted)
-        .where(or_(schema.heads.c.expires_at.is_(None), schema.heads.c.expires_at > now))
+        .where(unexpired(schema.heads, now))
         .group_by(ns)
         .order_by(ns)
         .limit(limit)
