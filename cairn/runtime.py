@@ -29,7 +29,7 @@ from cairn import DEFAULT_MEMORY_URL
 from cairn.codec import EncryptionCodec, data_converter_with_codec, keys_from_env_value
 from cairn.embedders import build_embedder, embedding_configs, parse_patterns
 from cairn.subject_codec import SubjectCodec, subject_data_converter
-from cairn.telemetry import Telemetry
+from cairn.telemetry import Telemetry, capture_content
 from memory import MemoryStore
 from memory.embedding import EmbeddingConfig
 from workflows.chain import ChainWorkflow
@@ -102,8 +102,7 @@ def settings_from_env(env: Mapping[str, str] | None = None) -> Settings:
         "extensions": tuple(
             m.strip() for m in env.get("CAIRN_EXTENSIONS", "").split(",") if m.strip()
         ),
-        "capture_content": env.get("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", "").lower()
-        in ("1", "true", "yes"),
+        "capture_content": capture_content(env),
     }
     for field, name in _ENV_FIELDS.items():
         if env.get(name):

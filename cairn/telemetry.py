@@ -34,6 +34,12 @@ _ENDPOINTS = (
 )
 
 
+def capture_content(env: Mapping[str, str]) -> bool:
+    """Whether ``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT`` puts prompts in spans."""
+    value = env.get("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", "")
+    return value.lower() in ("1", "true", "yes")
+
+
 @dataclass
 class Telemetry:
     """What `configure` set up: client interceptors and the runtime for Temporal metrics."""
@@ -98,8 +104,7 @@ def configure(
             )
 
             exporter = GrpcSpanExporter()
-        capture = env.get("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", "").lower()
-        if capture not in ("1", "true", "yes"):
+        if not capture_content(env):
             exporter = RedactingExporter(exporter)  # type: ignore[arg-type]
         provider.add_span_processor(BatchSpanProcessor(exporter))  # type: ignore[arg-type]
         trace.set_tracer_provider(provider)
