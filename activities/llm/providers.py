@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import ClassVar, Final, TypeVar
 from urllib.parse import urlsplit
 
@@ -70,14 +70,6 @@ _POOLS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[str, ...
 )
 
 
-def _pooled(kind: type[_Client], key: tuple[str, ...], build: Callable[[], _Client]) -> _Client:
-    pool = _POOLS.setdefault(asyncio.get_running_loop(), {})
-    client = pool.get((kind.__name__, *key))
-    if not isinstance(client, kind):
-        client = pool[(kind.__name__, *key)] = build()
-    return client
-
-
 async def close_model_clients() -> None:
     """Close the provider clients pooled for the running event loop (at worker shutdown)."""
     pool = _POOLS.pop(asyncio.get_running_loop(), {})
@@ -122,8 +114,24 @@ class _ProviderModel:
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.model!r}, base_url={self.base_url!r})"
 
-    def _pool_key(self) -> tuple[str, ...]:
-        return (self.base_url, self._api_key.get_secret_value(), str(self.timeout_seconds))
+    def _pooled_client(self, kind: type[_Client]) -> _Client:
+        """The running loop's SDK client of ``kind`` for this endpoint, key and timeout.
+
+        Built once and shared; the SDK's own retries are off (``max_retries=0``), as Temporal's
+        replace them.
+        """
+        secret = self._api_key.get_secret_value()
+        key = (kind.__name__, self.base_url, secret, str(self.timeout_seconds))
+        pool = _POOLS.setdefault(asyncio.get_running_loop(), {})
+        client = pool.get(key)
+        if not isinstance(client, kind):
+            client = pool[key] = kind(
+                api_key=secret,
+                base_url=self.base_url,
+                max_retries=0,
+                timeout=self.timeout_seconds,
+            )
+        return client
 
     def _error(self, exc: Exception, code: str | None) -> ModelError:
         """Translate an SDK exception, keeping none of it but fields safe to show."""
@@ -179,16 +187,7 @@ class OpenAIModel(_ProviderModel):
     default_base_url: ClassVar[str] = OPENAI_BASE_URL
 
     def _client(self) -> openai.AsyncOpenAI:
-        return _pooled(
-            openai.AsyncOpenAI,
-            self._pool_key(),
-            lambda: openai.AsyncOpenAI(
-                api_key=self._api_key.get_secret_value(),
-                base_url=self.base_url,
-                max_retries=0,
-                timeout=self.timeout_seconds,
-            ),
-        )
+        return self._pooled_client(openai.AsyncOpenAI)
 
     async def complete(
         self,
@@ -306,16 +305,7 @@ class AnthropicModel(_ProviderModel):
     default_base_url: ClassVar[str] = ANTHROPIC_BASE_URL
 
     def _client(self) -> anthropic.AsyncAnthropic:
-        return _pooled(
-            anthropic.AsyncAnthropic,
-            self._pool_key(),
-            lambda: anthropic.AsyncAnthropic(
-                api_key=self._api_key.get_secret_value(),
-                base_url=self.base_url,
-                max_retries=0,
-                timeout=self.timeout_seconds,
-            ),
-        )
+        return self._pooled_client(anthropic.AsyncAnthropic)
 
     async def complete(
         self,
