@@ -190,8 +190,7 @@ class SubjectCodec(PayloadCodec, WithSerializationContext):
         aad = self._aad
         if not aad:
             return await self._master.encode(payloads)
-        cached = self._cache.get(aad)
-        cipher = cached[0] if cached is not None else await self._cipher(aad, create=True)
+        cipher = await self._cipher(aad, create=True)
         if cipher is None:
             return [_marker(aad) for _ in payloads]
         return [
@@ -218,8 +217,7 @@ class SubjectCodec(PayloadCodec, WithSerializationContext):
             raw = payload.metadata.get(SUBJECT_METADATA_KEY)
             if raw is None:
                 raise DecryptionError(None, f"the {SUBJECT_METADATA_KEY!r} metadata is missing")
-            cached = self._cache.get(raw)
-            cipher = cached[0] if cached is not None else await self._cipher(raw, create=False)
+            cipher = await self._cipher(raw, create=False)
             if cipher is None:
                 decoded.append(_marker(raw))
                 continue
@@ -235,7 +233,10 @@ class SubjectCodec(PayloadCodec, WithSerializationContext):
         return decoded
 
     async def _cipher(self, aad: bytes, *, create: bool) -> AESGCM | None:
-        """The cipher of the subject ``aad`` names, None once forgotten, read from memory."""
+        """The cipher of the subject ``aad`` names, None once forgotten: cached, or from memory."""
+        cached = self._cache.get(aad)
+        if cached is not None:
+            return cached[0]
         subject = _name(aad)
         ns = tuple(subject.split("/"))
         store = await self._store.get()
