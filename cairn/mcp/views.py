@@ -14,7 +14,7 @@ from typing import Literal, TypeVar
 from mcp.types import CallToolResult, TextContent
 from pydantic import BaseModel, ConfigDict, JsonValue
 
-from memory import Entry, MemoryRef, Provenance, SearchHit, StreamItem
+from memory import Entry, Provenance, SearchHit, StreamItem
 from memory.context import PREFACE, SEPARATOR, quote
 
 
@@ -119,26 +119,12 @@ def quoted_entry(entry: Entry) -> str:
 
 def quoted_hit(found: SearchHit) -> str:
     """A search hit quoted with its source."""
-    ref = MemoryRef(
-        namespace=found.namespace,
-        key=found.key,
-        version=found.version,
-        commit_seq=found.commit_seq,
-        kind=found.kind,
-    )
-    return quote("recalled", ref, found.value, None)
+    return quote("recalled", found.ref, found.value, None)
 
 
 def quoted_item(item: StreamItem) -> str:
     """A stream item quoted with its source (its ``version`` is its sequence number)."""
-    ref = MemoryRef(
-        namespace=item.namespace,
-        key=item.stream,
-        version=item.seq,
-        commit_seq=item.commit_seq,
-        kind="stream",
-    )
-    return quote("recalled", ref, item.item, None)
+    return quote("recalled", item.ref, item.item, None)
 
 
 def text(blocks: list[str], empty: str) -> str:
