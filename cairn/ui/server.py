@@ -41,7 +41,8 @@ def create_app(store: MemoryStore, config: UIConfig) -> Starlette:
     if isinstance(config.codec, EncryptionCodec):
         # Sessions' payloads are sealed under data keys in this store (crypto-shredding).
         config = dataclasses.replace(config, codec=SubjectCodec(config.codec, store))
-    pages, actions = Pages(store, config), Actions(Pages(store, config))
+    pages = Pages(store, config)
+    actions = Actions(pages)
 
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
