@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import weakref
 from datetime import timedelta
+from typing import TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy, SearchAttributePair
@@ -57,6 +58,8 @@ MEMORY_START_TO_CLOSE = timedelta(minutes=1)
 # The workflow.patched id guarding the search attributes `run_step` sets: runs recorded
 # before it replay without setting them.
 STEP_SEARCH_ATTRIBUTES_PATCH = "run-step-search-attributes"
+
+_MemoryResult = TypeVar("_MemoryResult", WriteResult, SessionOpened)
 
 # The store each running workflow began on, by workflow instance: rebuilt by replay, gone with
 # the instance. (Workflow code may keep no other state outside its instance.)
@@ -150,12 +153,14 @@ async def compact(inp: CompactInput) -> CompactResult:
     return result
 
 
-async def write_memory(inp: WriteInput, summary: str) -> WriteResult:
-    """Write values to memory directly, exactly once."""
-    result: WriteResult = await workflow.execute_activity(
-        WRITE_MEMORY,
+async def _memory_activity(
+    name: str, inp: WriteInput | OpenSession, result_type: type[_MemoryResult], summary: str
+) -> _MemoryResult:
+    """Run a direct memory activity on the workflow's store, and begin on the store it reports."""
+    result: _MemoryResult = await workflow.execute_activity(
+        name,
         inp.model_copy(update={"store": memory_store()}),
-        result_type=WriteResult,
+        result_type=result_type,
         start_to_close_timeout=MEMORY_START_TO_CLOSE,
         retry_policy=STEP_RETRY,
         summary=summary,
@@ -164,15 +169,11 @@ async def write_memory(inp: WriteInput, summary: str) -> WriteResult:
     return result
 
 
+async def write_memory(inp: WriteInput, summary: str) -> WriteResult:
+    """Write values to memory directly, exactly once."""
+    return await _memory_activity(WRITE_MEMORY, inp, WriteResult, summary)
+
+
 async def open_session(inp: OpenSession) -> SessionOpened:
     """Open a fresh session in memory: its earlier turn count, or a ``SessionEnded`` failure."""
-    result: SessionOpened = await workflow.execute_activity(
-        OPEN_SESSION,
-        inp.model_copy(update={"store": memory_store()}),
-        result_type=SessionOpened,
-        start_to_close_timeout=MEMORY_START_TO_CLOSE,
-        retry_policy=STEP_RETRY,
-        summary=f"open session {inp.session}",
-    )
-    begin_on(result.store)
-    return result
+    return await _memory_activity(OPEN_SESSION, inp, SessionOpened, f"open session {inp.session}")
